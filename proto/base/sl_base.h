@@ -24,6 +24,15 @@
 #define SL_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 #define SL_CACHELINE 64
 
+/* Return codes (STYLE.md §3): 0 is success, -errno a system failure, and these
+ * for the world's bytes. They sit below -4095 so they never collide with errno. */
+#define SL_ERR_AGAIN (-5001)   /* need more bytes: call again with more input */
+#define SL_ERR_PROTO (-5002)   /* malformed or hostile protocol bytes */
+#define SL_ERR_CORRUPT (-5003) /* corrupt bytes on disk or in a batch (bad CRC etc.) */
+#define SL_ERR_LIMIT (-5004)   /* a named limit (sl_limits.h) was exceeded */
+#define SL_ERR_NOSPACE (-5005) /* output buffer too small */
+#define SL_ERR_RANGE (-5006)   /* an offset or index outside what exists */
+
 /* Prints file:line and the failed expression, then aborts. */
 void sl_assert_fail(const char *expr, const char *file, int line, const char *func)
     __attribute__((noreturn, cold));
