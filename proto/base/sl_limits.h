@@ -13,6 +13,12 @@
 #define SL_MAX_CONNS_PER_SHARD 16384     /* preallocated connection slots */
 #define SL_MAX_INFLIGHT_PER_CONN 64      /* pipelined requests awaiting response */
 #define SL_CROSS_SHARD_QUEUE_DEPTH 4096  /* SPSC queue slots per ordered pair */
+#define SL_RING_SQ_ENTRIES 1024          /* submission queue per shard */
+#define SL_RING_MAX_PENDING 65536        /* in-flight operations per shard */
+#define SL_RECV_BUF_COUNT 512            /* provided receive buffers per shard */
+#define SL_RECV_BUF_BYTES (32 * 1024)    /* 512 x 32 KiB = 16 MiB per shard */
+#define SL_TIMERS_PER_SHARD 65536
+#define SL_MAX_REQUEST_ARENA_BYTES (64 * 1024 * 1024) /* decoded form of one request */
 
 /* --- frames and protocol fields ---------------------------------------- */
 #define SL_DEFAULT_REQUEST_MAX_BYTES (100 * 1024 * 1024) /* socket.request.max.bytes */
@@ -23,6 +29,9 @@
 #define KP_MAX_TOPIC_NAME_BYTES 249      /* Kafka's topic name limit */
 #define KP_MAX_CLIENT_ID_BYTES 32767
 
+/* --- per-request decode arena (kp_codec.h) ------------------------------- */
+#define KP_ARENA_FIRST_CHUNK_BYTES (16 * 1024) /* kept across requests */
+
 /* --- topics, partitions, storage ---------------------------------------- */
 #define SL_MAX_TOPICS 100000
 #define SL_MAX_PARTITIONS_PER_TOPIC 100000
@@ -30,5 +39,22 @@
 #define SL_MAX_LOG_DIRS 16
 #define SL_MAX_PATH 4096
 #define ST_MAX_SEGMENT_BYTES (1LL << 31) /* .index positions are int32 */
+
+/* --- record batches and the partition log (kp_batch.h, storage/) --------- */
+/* A batch arrives inside one request, so no batch is larger than the largest
+ * request; kp_batch_parse_header() rejects a batchLength beyond this at once. */
+#define KP_MAX_BATCH_BYTES SL_MAX_REQUEST_MAX_BYTES
+/* Appends waiting for their write (or their group-commit fdatasync) per shard: the
+ * st_store write-record pool, allocated once at st_store_open (~100 B each).
+ * Running out returns -EBUSY from st_log_append (backpressure). */
+#define ST_MAX_PENDING_APPENDS_PER_SHARD 16384
+/* Batch positions of the active segment kept in memory per log so tail fetches
+ * need no index lookup or disk read (16 B each). */
+#define ST_RECENT_BATCHES_PER_LOG 32
+/* Sequential read chunk of recovery and index rebuild (one buffer per open). */
+#define ST_RECOVERY_READ_BYTES (4 * 1024 * 1024)
+/* Metadata log (st_metalog.h): largest record payload, appends in flight. */
+#define ST_METALOG_MAX_RECORD_BYTES (16 * 1024 * 1024)
+#define ST_METALOG_MAX_PENDING 4096
 
 #endif /* SL_LIMITS_H */
