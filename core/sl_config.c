@@ -1,0 +1,304 @@
+/* sl_config.c — see sl_config.h. */
+#include "sl_base.h"
+#include "sl_config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <strings.h>
+
+#define OFF(f) offsetof(sl_config_t, f)
+
+const sl_config_desc_t sl_config_descs[] = {
+    {"listeners", SL_CFG_STRING, OFF(listeners), "PLAINTEXT://:9092", 0, 0,
+     "Listener to bind: NAME://host:port (empty host = all interfaces)"},
+    {"advertised.listeners", SL_CFG_STRING, OFF(advertised_listeners), "", 0, 0,
+     "Address given to clients in Metadata; defaults to listeners"},
+    {"socket.request.max.bytes", SL_CFG_INT, OFF(socket_request_max_bytes), "104857600", 64,
+     SL_MAX_REQUEST_MAX_BYTES, "Largest request frame accepted; larger closes the connection"},
+    {"socket.send.buffer.bytes", SL_CFG_INT, OFF(socket_send_buffer_bytes), "102400", -1,
+     INT32_MAX, "SO_SNDBUF of client sockets (-1 = OS default)"},
+    {"socket.receive.buffer.bytes", SL_CFG_INT, OFF(socket_receive_buffer_bytes), "102400", -1,
+     INT32_MAX, "SO_RCVBUF of client sockets (-1 = OS default)"},
+    {"max.connections.per.shard", SL_CFG_INT, OFF(max_connections_per_shard), "16384", 1,
+     SL_MAX_CONNS_PER_SHARD, "Connection slots preallocated per shard"},
+    {"node.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "This broker's id in Metadata"},
+    {"broker.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "Alias of node.id"},
+    {"num.shards", SL_CFG_INT, OFF(num_shards), "0", 0, SL_MAX_SHARDS,
+     "Shards (threads pinned to cores); 0 = one per online core"},
+    {"log.dirs", SL_CFG_STRING, OFF(log_dirs_raw), "/tmp/sluice-logs", 0, 0,
+     "Comma-separated directories holding partition logs"},
+    {"log.dir", SL_CFG_STRING, OFF(log_dirs_raw), "/tmp/sluice-logs", 0, 0,
+     "Single log directory (log.dirs takes precedence)"},
+    {"num.partitions", SL_CFG_INT, OFF(num_partitions), "1", 1, SL_MAX_PARTITIONS_PER_TOPIC,
+     "Partitions of auto-created topics and of CreateTopics with -1"},
+    {"default.replication.factor", SL_CFG_INT, OFF(default_replication_factor), "1", 1, 1,
+     "Replication factor; a single node has one replica"},
+    {"auto.create.topics.enable", SL_CFG_BOOL, OFF(auto_create_topics_enable), "true", 0, 1,
+     "Create a topic when a client asks Metadata for an unknown one"},
+    {"delete.topic.enable", SL_CFG_BOOL, OFF(delete_topic_enable), "true", 0, 1,
+     "Allow DeleteTopics"},
+    {"log.segment.bytes", SL_CFG_LONG, OFF(log_segment_bytes), "1073741824", 14,
+     ST_MAX_SEGMENT_BYTES - 1, "Segment size before a new one is rolled"},
+    {"log.index.interval.bytes", SL_CFG_INT, OFF(log_index_interval_bytes), "4096", 0, INT32_MAX,
+     "Bytes of log between two offset-index entries"},
+    {"log.index.size.max.bytes", SL_CFG_INT, OFF(log_index_size_max_bytes), "10485760", 4096,
+     INT32_MAX, "Maximum size of an offset index file"},
+    {"message.max.bytes", SL_CFG_INT, OFF(message_max_bytes), "1048588", 0, INT32_MAX,
+     "Largest record batch accepted"},
+    {"log.level", SL_CFG_LOG_LEVEL, OFF(log_level), "info", 0, 0,
+     "Broker log level: debug, info, warn, error"},
+};
+const size_t sl_config_desc_count = SL_ARRAY_SIZE(sl_config_descs);
+
+void sl_config_defaults(sl_config_t *c)
+{
+    memset(c, 0, sizeof(*c));
+    for (size_t i = 0; i < sl_config_desc_count; i++) {
+        int rc = sl_config_set(c, sl_config_descs[i].name, sl_config_descs[i].default_value, NULL,
+                               0);
+        ASSERT(rc == 0);
+    }
+}
+
+static const sl_config_desc_t *find_desc(const char *key)
+{
+    for (size_t i = 0; i < sl_config_desc_count; i++)
+        if (strcmp(sl_config_descs[i].name, key) == 0)
+            return &sl_config_descs[i];
+    return NULL;
+}
+
+static int parse_int64(const char *v, int64_t *out)
+{
+    while (isspace((unsigned char)*v))
+        v++;
+    if (!*v)
+        return -1;
+    errno = 0;
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    while (isspace((unsigned char)*end))
+        end++;
+    if (errno || *end)
+        return -1;
+    *out = n;
+    return 0;
+}
+
+int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err, size_t err_len)
+{
+    const sl_config_desc_t *d = find_desc(key);
+    if (!d)
+        return 1;
+    char *field = (char *)c + d->offset;
+    switch (d->type) {
+    case SL_CFG_INT:
+    case SL_CFG_LONG: {
+        int64_t n;
+        if (parse_int64(value, &n) != 0) {
+            if (err)
+                snprintf(err, err_len, "%s: '%s' is not an integer", key, value);
+            return SL_ERR_PROTO;
+        }
+        if (n < d->min || n > d->max) {
+            if (err)
+                snprintf(err, err_len, "%s: %lld is outside [%lld, %lld]", key, (long long)n,
+                         (long long)d->min, (long long)d->max);
+            return SL_ERR_PROTO;
+        }
+        if (d->type == SL_CFG_INT) {
+            int32_t v32 = (int32_t)n;
+            memcpy(field, &v32, sizeof(v32));
+        } else {
+            memcpy(field, &n, sizeof(n));
+        }
+        return 0;
+    }
+    case SL_CFG_BOOL: {
+        bool b;
+        if (strcasecmp(value, "true") == 0)
+            b = true;
+        else if (strcasecmp(value, "false") == 0)
+            b = false;
+        else {
+            if (err)
+                snprintf(err, err_len, "%s: '%s' is not true or false", key, value);
+            return SL_ERR_PROTO;
+        }
+        memcpy(field, &b, sizeof(b));
+        return 0;
+    }
+    case SL_CFG_STRING: {
+        size_t n = strlen(value);
+        if (n >= SL_CONFIG_STR_MAX) {
+            if (err)
+                snprintf(err, err_len, "%s: value longer than %d bytes", key,
+                         SL_CONFIG_STR_MAX - 1);
+            return SL_ERR_PROTO;
+        }
+        memcpy(field, value, n + 1);
+        return 0;
+    }
+    case SL_CFG_LOG_LEVEL: {
+        int lvl = sl_log_parse_level(value);
+        if (lvl < 0) {
+            if (err)
+                snprintf(err, err_len, "%s: '%s' is not one of debug, info, warn, error", key,
+                         value);
+            return SL_ERR_PROTO;
+        }
+        int32_t v32 = lvl;
+        memcpy(field, &v32, sizeof(v32));
+        return 0;
+    }
+    }
+    ASSERT(0 && "unknown config type");
+    return SL_ERR_PROTO;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *e = s + strlen(s);
+    while (e > s && isspace((unsigned char)e[-1]))
+        *--e = 0;
+    return s;
+}
+
+int sl_config_load_file(sl_config_t *c, const char *path, char *err, size_t err_len)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int e = errno;
+        if (err)
+            snprintf(err, err_len, "%s: %s", path, strerror(e));
+        return -e;
+    }
+    char line[4096], logical[8192];
+    size_t logical_len = 0;
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof(line), f)) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n == sizeof(line) - 1 && line[n - 1] != '\n') {
+            if (err)
+                snprintf(err, err_len, "%s:%d: line too long", path, lineno);
+            rc = SL_ERR_PROTO;
+            break;
+        }
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        char *t = trim(line);
+        if (!logical_len && (*t == '#' || *t == '!' || *t == 0))
+            continue;
+        size_t tl = strlen(t);
+        bool cont = tl > 0 && t[tl - 1] == '\\';
+        if (cont)
+            t[--tl] = 0;
+        if (logical_len + tl + 1 > sizeof(logical)) {
+            if (err)
+                snprintf(err, err_len, "%s:%d: setting too long", path, lineno);
+            rc = SL_ERR_PROTO;
+            break;
+        }
+        memcpy(logical + logical_len, t, tl + 1);
+        logical_len += tl;
+        if (cont)
+            continue;
+        logical_len = 0;
+        char *sep = strpbrk(logical, "=:");
+        if (!sep) {
+            if (err)
+                snprintf(err, err_len, "%s:%d: expected key=value", path, lineno);
+            rc = SL_ERR_PROTO;
+            break;
+        }
+        *sep = 0;
+        char *key = trim(logical), *value = trim(sep + 1);
+        char why[512];
+        int r = sl_config_set(c, key, value, why, sizeof(why));
+        if (r == 1) {
+            LOG_WARN("config: %s:%d: unknown setting '%s' ignored", path, lineno, key);
+        } else if (r != 0) {
+            if (err)
+                snprintf(err, err_len, "%s:%d: %s", path, lineno, why);
+            rc = r;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
+int sl_config_load_env(sl_config_t *c, char *const *envp, char *err, size_t err_len)
+{
+    for (char *const *e = envp; e && *e; e++) {
+        if (strncmp(*e, "SLUICE_", 7) != 0)
+            continue;
+        const char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char key[256];
+        size_t n = (size_t)(eq - (*e + 7));
+        if (n == 0 || n >= sizeof(key))
+            continue;
+        for (size_t i = 0; i < n; i++) {
+            char ch = (*e)[7 + i];
+            key[i] = ch == '_' ? '.' : (char)tolower((unsigned char)ch);
+        }
+        key[n] = 0;
+        char why[512];
+        int r = sl_config_set(c, key, eq + 1, why, sizeof(why));
+        if (r == 1) {
+            LOG_WARN("config: environment variable %.*s names no setting; ignored",
+                     (int)(eq - *e), *e);
+        } else if (r != 0) {
+            if (err)
+                snprintf(err, err_len, "environment %.*s: %s", (int)(eq - *e), *e, why);
+            return r;
+        }
+    }
+    return 0;
+}
+
+int sl_config_finish(sl_config_t *c, char *err, size_t err_len)
+{
+    c->log_dir_count = 0;
+    const char *p = c->log_dirs_raw;
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        while (n > 0 && isspace((unsigned char)*p)) {
+            p++;
+            n--;
+        }
+        while (n > 0 && isspace((unsigned char)p[n - 1]))
+            n--;
+        if (n > 0) {
+            if (c->log_dir_count == SL_MAX_LOG_DIRS) {
+                snprintf(err, err_len, "log.dirs: more than %d directories", SL_MAX_LOG_DIRS);
+                return SL_ERR_PROTO;
+            }
+            if (n >= SL_MAX_PATH) {
+                snprintf(err, err_len, "log.dirs: path too long");
+                return SL_ERR_PROTO;
+            }
+            memcpy(c->log_dirs[c->log_dir_count], p, n);
+            c->log_dirs[c->log_dir_count][n] = 0;
+            c->log_dir_count++;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    if (c->log_dir_count == 0) {
+        snprintf(err, err_len, "log.dirs: no directory given");
+        return SL_ERR_PROTO;
+    }
+    if (!c->advertised_listeners[0])
+        memcpy(c->advertised_listeners, c->listeners, sizeof(c->listeners));
+    return 0;
+}

@@ -1,0 +1,92 @@
+/*
+ * sl_config.h — broker configuration with Kafka's names and defaults.
+ *
+ * Sources, lowest to highest precedence: built-in defaults, a server.properties
+ * file (Kafka's syntax: key=value or key: value, '#'/'!' comments, trailing '\'
+ * continues a line), environment overrides SLUICE_<NAME> (issue 6), then
+ * command-line `--override key=value`. Every setting is described once in a
+ * table (name, type, default, range, doc) that drives parsing, validation and
+ * later DescribeConfigs. Unknown keys are logged and ignored, as Kafka does;
+ * an invalid value for a known key is an error that stops start-up with a clear
+ * message.
+ *
+ * The struct is filled on the main thread before shards start and is read-only
+ * afterwards (shards may read it freely).
+ */
+#ifndef SL_CONFIG_H
+#define SL_CONFIG_H
+
+#include "sl_base.h"
+#include "sl_limits.h"
+#include "sl_log.h"
+
+#define SL_CONFIG_STR_MAX 1024
+
+typedef struct sl_config {
+    /* network */
+    char listeners[SL_CONFIG_STR_MAX];
+    char advertised_listeners[SL_CONFIG_STR_MAX];
+    int32_t socket_request_max_bytes;
+    int32_t socket_send_buffer_bytes;
+    int32_t socket_receive_buffer_bytes;
+    int32_t max_connections_per_shard;
+    /* identity */
+    int32_t node_id;
+    /* threads */
+    int32_t num_shards;              /* 0 = one per online core */
+    /* topics and logs */
+    char log_dirs_raw[SL_CONFIG_STR_MAX];
+    char log_dirs[SL_MAX_LOG_DIRS][SL_MAX_PATH];
+    int32_t log_dir_count;
+    int32_t num_partitions;
+    int32_t default_replication_factor;
+    bool auto_create_topics_enable;
+    bool delete_topic_enable;
+    int64_t log_segment_bytes;
+    int32_t log_index_interval_bytes;
+    int32_t log_index_size_max_bytes;
+    int32_t message_max_bytes;
+    /* sluice-specific */
+    int32_t log_level;               /* sl_log_level_t */
+} sl_config_t;
+
+typedef enum {
+    SL_CFG_INT,
+    SL_CFG_LONG,
+    SL_CFG_BOOL,
+    SL_CFG_STRING,
+    SL_CFG_LOG_LEVEL,
+} sl_config_type_t;
+
+typedef struct sl_config_desc {
+    const char *name;            /* Kafka's name */
+    sl_config_type_t type;
+    size_t offset;               /* into sl_config_t */
+    const char *default_value;
+    int64_t min, max;            /* for numbers */
+    const char *doc;
+} sl_config_desc_t;
+
+extern const sl_config_desc_t sl_config_descs[];
+extern const size_t sl_config_desc_count;
+
+/* Fills c with every default. Cannot fail. */
+void sl_config_defaults(sl_config_t *c);
+
+/* Sets one key. Returns 0; 1 if the key is unknown (logged, ignored); or
+ * SL_ERR_PROTO with a message in err for an invalid value. */
+int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err, size_t err_len);
+
+/* Reads a server.properties file. Returns 0, -errno if it cannot be read, or
+ * SL_ERR_PROTO with "path:line: reason" in err. */
+int sl_config_load_file(sl_config_t *c, const char *path, char *err, size_t err_len);
+
+/* Applies SLUICE_<NAME> environment variables (dots as underscores, upper case).
+ * Returns 0 or SL_ERR_PROTO with a reason in err. */
+int sl_config_load_env(sl_config_t *c, char *const *envp, char *err, size_t err_len);
+
+/* Derived values and cross-field checks (log.dirs split, advertised.listeners
+ * defaulting to listeners). Returns 0 or SL_ERR_PROTO with a reason. */
+int sl_config_finish(sl_config_t *c, char *err, size_t err_len);
+
+#endif /* SL_CONFIG_H */

@@ -1,0 +1,506 @@
+/*
+ * sl_conn.c — connections: accept, frame, queue, respond in order, close.
+ * See sl_conn.h for the states and the backpressure rule.
+ */
+#include "sl_base.h"
+#include "sl_conn.h"
+#include "sl_api.h"
+#include "sl_log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static void conn_try_send(sl_conn_t *c);
+static void conn_close(sl_conn_t *c, const char *why);
+static void conn_arm_recv(sl_conn_t *c);
+static void accept_arm(sl_shard_t *s);
+
+/* Legal transitions: FREE->OPEN, OPEN->CLOSING, CLOSING->FREE. */
+static const bool conn_transitions[SL_CONN_STATE_COUNT][SL_CONN_STATE_COUNT] = {
+    [SL_CONN_FREE] = {[SL_CONN_OPEN] = true},
+    [SL_CONN_OPEN] = {[SL_CONN_CLOSING] = true},
+    [SL_CONN_CLOSING] = {[SL_CONN_FREE] = true},
+};
+
+static void conn_set_state(sl_conn_t *c, sl_conn_state_t to)
+{
+    ASSERT(to < SL_CONN_STATE_COUNT);
+    ASSERT(conn_transitions[c->state][to]);
+    c->state = to;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void req_free(sl_req_t *req)
+{
+    for (sl_cleanup_t *cl = req->cleanups; cl; cl = cl->next)
+        cl->fn(cl->arg);
+    req->cleanups = NULL;
+    kp_arena_destroy(&req->arena);
+    free(req->frame);
+    free(req->resp_buf);
+    ASSERT(req->shard->inflight_requests > 0);
+    req->shard->inflight_requests--;
+    free(req);
+}
+
+bool sl_req_on_free(sl_req_t *req, void (*fn)(void *arg), void *arg)
+{
+    sl_cleanup_t *cl = kp_arena_alloc(&req->arena, sizeof(*cl));
+    if (!cl) {
+        fn(arg);
+        return false;
+    }
+    cl->fn = fn;
+    cl->arg = arg;
+    cl->next = req->cleanups;
+    req->cleanups = cl;
+    return true;
+}
+
+kp_writer_t *sl_req_begin_response(sl_req_t *req, size_t total_body_bytes,
+                                   size_t inline_body_bytes, kp_ext_t *ext, uint32_t ext_cap)
+{
+    ASSERT(!req->done && !req->resp_buf);
+    ASSERT(inline_body_bytes <= total_body_bytes);
+    int hv = kp_response_header_version(req->hdr.api_key, req->hdr.api_version);
+    size_t hsize = kp_response_header_size(hv);
+    size_t frame_size = hsize + total_body_bytes;
+    if (frame_size > INT32_MAX) {
+        sl_req_fail_close(req, "response larger than 2 GiB");
+        return NULL;
+    }
+    req->resp_cap = 4 + hsize + inline_body_bytes;
+    req->resp_buf = malloc(req->resp_cap);
+    if (!req->resp_buf) {
+        sl_req_fail_close(req, "out of memory for a response");
+        return NULL;
+    }
+    kp_writer_init(&req->w, req->resp_buf, req->resp_cap);
+    if (ext && ext_cap)
+        kp_writer_set_ext(&req->w, ext, ext_cap, 0);
+    kp_write_i32(&req->w, (int32_t)frame_size);
+    kp_response_header_encode(&req->w, hv, req->hdr.correlation_id);
+    return &req->w;
+}
+
+void sl_req_complete(sl_req_t *req)
+{
+    ASSERT(!req->done);
+    ASSERT(req->resp_buf);
+    req->done = true;
+    sl_conn_request_done(req);
+}
+
+void sl_req_no_response(sl_req_t *req)
+{
+    ASSERT(!req->done);
+    req->done = true;
+    req->no_response = true;
+    sl_conn_request_done(req);
+}
+
+void sl_req_fail_close(sl_req_t *req, const char *why)
+{
+    ASSERT(!req->done);
+    LOG_INFO("closing connection %s: %s (api %d v%d, correlation %d)", req->conn->peer, why,
+             req->hdr.api_key, req->hdr.api_version, req->hdr.correlation_id);
+    req->done = true;
+    req->no_response = true;
+    req->close_conn = true;
+    sl_conn_request_done(req);
+}
+
+/* A complete frame arrived: build the request and hand it to its handler. */
+static void conn_on_frame(sl_conn_t *c, uint8_t *frame, uint32_t len)
+{
+    sl_shard_t *s = c->shard;
+    sl_req_t *req = calloc(1, sizeof(*req));
+    if (!req) {
+        free(frame);
+        conn_close(c, "out of memory for a request");
+        return;
+    }
+    req->conn = c;
+    req->shard = s;
+    req->frame = frame;
+    req->frame_len = len;
+    req->start_ns = io_now_ns();
+    kp_arena_init(&req->arena, SL_MAX_REQUEST_ARENA_BYTES);
+    s->inflight_requests++;
+    if (c->tail)
+        c->tail->next = req;
+    else
+        c->head = req;
+    c->tail = req;
+    c->inflight++;
+    c->holds++;
+    if (c->inflight >= SL_MAX_INFLIGHT_PER_CONN && c->recv_armed && !c->recv_paused) {
+        c->recv_paused = true;
+        io_ring_cancel(&s->ring, c->recv_token);
+    }
+    sl_api_dispatch(req);
+}
+
+/* Consumes received bytes into frames. Stops early when the connection closes. */
+static void conn_feed(sl_conn_t *c, const uint8_t *p, size_t n)
+{
+    int32_t max = c->shard->config->socket_request_max_bytes;
+    while (n > 0 && c->state == SL_CONN_OPEN) {
+        if (!c->frame) {
+            size_t take = SL_MIN(n, 4 - (size_t)c->size_have);
+            memcpy(c->size_buf + c->size_have, p, take);
+            c->size_have += (uint32_t)take;
+            p += take;
+            n -= take;
+            if (c->size_have < 4)
+                return;
+            int32_t size = (int32_t)be32(c->size_buf);
+            c->size_have = 0;
+            if (size <= 0 || size > max) {
+                LOG_WARN("connection %s: frame size %d outside (0, socket.request.max.bytes=%d]",
+                         c->peer, size, max);
+                conn_close(c, "bad frame size");
+                return;
+            }
+            c->frame = malloc((size_t)size);
+            if (!c->frame) {
+                conn_close(c, "out of memory for a frame");
+                return;
+            }
+            c->frame_len = (uint32_t)size;
+            c->frame_have = 0;
+        }
+        size_t take = SL_MIN(n, (size_t)(c->frame_len - c->frame_have));
+        memcpy(c->frame + c->frame_have, p, take);
+        c->frame_have += (uint32_t)take;
+        p += take;
+        n -= take;
+        if (c->frame_have == c->frame_len) {
+            uint8_t *frame = c->frame;
+            c->frame = NULL;
+            conn_on_frame(c, frame, c->frame_len);
+        }
+    }
+}
+
+/* ------------------------------------------------------------- lifecycle */
+
+static void conn_maybe_free(sl_conn_t *c)
+{
+    if (c->state != SL_CONN_CLOSING || c->holds > 0)
+        return;
+    ASSERT(!c->recv_armed && !c->send_inflight && !c->head);
+    sl_shard_t *s = c->shard;
+    close(c->fd);
+    free(c->frame);
+    c->frame = NULL;
+    c->fd = -1;
+    conn_set_state(c, SL_CONN_FREE);
+    c->free_next = s->conn_free;
+    s->conn_free = c;
+    ASSERT(s->conn_count > 0);
+    s->conn_count--;
+    LOG_DEBUG("connection %s freed", c->peer);
+}
+
+static void conn_close(sl_conn_t *c, const char *why)
+{
+    if (c->state != SL_CONN_OPEN)
+        return;
+    LOG_DEBUG("closing connection %s: %s", c->peer, why);
+    conn_set_state(c, SL_CONN_CLOSING);
+    if (c->recv_armed)
+        io_ring_cancel(&c->shard->ring, c->recv_token);
+    /* Wake any send blocked on a full socket so it fails fast. */
+    shutdown(c->fd, SHUT_RDWR);
+    conn_try_send(c); /* frees requests that are already done */
+    conn_maybe_free(c);
+}
+
+static void on_recv(void *ctx, int32_t res, uint32_t flags)
+{
+    sl_conn_t *c = ctx;
+    sl_shard_t *s = c->shard;
+    if (flags & IORING_CQE_F_BUFFER) {
+        uint16_t id;
+        uint8_t *buf = io_bufring_buf(&s->bufring, flags, &id);
+        if (res > 0)
+            conn_feed(c, buf, (size_t)res);
+        io_bufring_recycle(&s->bufring, id);
+    }
+    if (flags & IORING_CQE_F_MORE)
+        return;
+    c->recv_armed = false;
+    ASSERT(c->holds > 0);
+    c->holds--;
+    if (c->state == SL_CONN_OPEN) {
+        if (res == -ENOBUFS) {
+            if (!c->recv_need_rearm) {
+                c->recv_need_rearm = true;
+                c->rearm_next = s->rearm_head;
+                s->rearm_head = c;
+            }
+        } else if (res == -ECANCELED && c->recv_paused) {
+            /* re-armed by conn_try_send once the queue drains */
+        } else if (res == 0) {
+            conn_close(c, "closed by peer");
+        } else if (res < 0 && res != -ECANCELED) {
+            conn_close(c, strerror(-res));
+        } else if (!c->recv_paused) {
+            conn_arm_recv(c); /* the kernel ended the multishot; start another */
+        }
+    }
+    conn_maybe_free(c);
+}
+
+static void conn_arm_recv(sl_conn_t *c)
+{
+    ASSERT(!c->recv_armed);
+    sl_shard_t *s = c->shard;
+    struct io_uring_sqe *sqe = io_ring_sqe(&s->ring, on_recv, c, &c->recv_token);
+    if (!sqe) {
+        if (!c->recv_need_rearm) {
+            c->recv_need_rearm = true;
+            c->rearm_next = s->rearm_head;
+            s->rearm_head = c;
+        }
+        return;
+    }
+    io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = s->bufring.group_id;
+    c->recv_armed = true;
+    c->holds++;
+}
+
+void sl_conns_rearm(sl_shard_t *s)
+{
+    sl_conn_t *c = s->rearm_head;
+    s->rearm_head = NULL;
+    while (c) {
+        sl_conn_t *next = c->rearm_next;
+        c->recv_need_rearm = false;
+        c->rearm_next = NULL;
+        if (c->state == SL_CONN_OPEN && !c->recv_armed && !c->recv_paused)
+            conn_arm_recv(c);
+        c = next;
+    }
+}
+
+/* ------------------------------------------------------------------ send */
+
+static void on_send(void *ctx, int32_t res, uint32_t flags)
+{
+    sl_conn_t *c = ctx;
+    ASSERT(c->send_inflight);
+    c->send_inflight = false;
+    ASSERT(c->holds > 0);
+    c->holds--;
+    sl_req_t *req = c->head;
+    ASSERT(req && req->iov);
+    if (res < 0) {
+        if (c->state == SL_CONN_OPEN)
+            conn_close(c, strerror(-res));
+    } else {
+        size_t sent = (size_t)res;
+        while (sent > 0 && req->iov_first < req->iov_count) {
+            struct iovec *v = &req->iov[req->iov_first];
+            if (sent >= v->iov_len) {
+                sent -= v->iov_len;
+                req->iov_first++;
+            } else {
+                v->iov_base = (uint8_t *)v->iov_base + sent;
+                v->iov_len -= sent;
+                sent = 0;
+            }
+        }
+        if (req->iov_first == req->iov_count) {
+            c->head = req->next;
+            if (!c->head)
+                c->tail = NULL;
+            c->inflight--;
+            c->holds--;
+            req_free(req);
+        }
+    }
+    conn_try_send(c);
+    conn_maybe_free(c);
+}
+
+/* Sends the head's response if it is ready; drops finished requests that need
+ * no response; unpauses the receive when the queue has drained. */
+static void conn_try_send(sl_conn_t *c)
+{
+    sl_shard_t *s = c->shard;
+    while (!c->send_inflight && c->head && c->head->done) {
+        sl_req_t *req = c->head;
+        if (req->no_response || c->state != SL_CONN_OPEN) {
+            bool close_after = req->close_conn;
+            c->head = req->next;
+            if (!c->head)
+                c->tail = NULL;
+            c->inflight--;
+            c->holds--;
+            req_free(req);
+            if (close_after && c->state == SL_CONN_OPEN)
+                conn_close(c, "request failed");
+            continue;
+        }
+        if (!req->iov) {
+            size_t cap = 2 * (size_t)req->w.ext_count + 1;
+            req->iov = kp_arena_alloc(&req->arena, cap * sizeof(struct iovec));
+            if (!req->iov) {
+                conn_close(c, "out of memory for a response");
+                continue;
+            }
+            req->iov_count = (uint32_t)kp_writer_iov(&req->w, req->iov, cap);
+            req->iov_first = 0;
+            ASSERT(req->iov_count > 0);
+        }
+        struct io_uring_sqe *sqe = io_ring_sqe(&s->ring, on_send, c, NULL);
+        if (!sqe) {
+            /* Pending table full: retried at the next completion on this connection. */
+            LOG_WARN("connection %s: ring full, response delayed", c->peer);
+            break;
+        }
+        memset(&c->msg, 0, sizeof(c->msg));
+        c->msg.msg_iov = &req->iov[req->iov_first];
+        c->msg.msg_iovlen = SL_MIN(req->iov_count - req->iov_first, (uint32_t)IOV_MAX);
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        c->send_inflight = true;
+        c->holds++;
+    }
+    if (c->state == SL_CONN_OPEN && c->recv_paused && !c->recv_armed &&
+        c->inflight <= SL_MAX_INFLIGHT_PER_CONN / 2) {
+        c->recv_paused = false;
+        conn_arm_recv(c);
+    }
+}
+
+void sl_conn_request_done(sl_req_t *req)
+{
+    sl_conn_t *c = req->conn;
+    if (c->head == req)
+        conn_try_send(c);
+    conn_maybe_free(c);
+}
+
+/* ---------------------------------------------------------------- accept */
+
+static void conn_open(sl_shard_t *s, int fd)
+{
+    sl_conn_t *c = s->conn_free;
+    if (!c) {
+        static _Thread_local uint64_t last_warn_ms;
+        uint64_t now = io_now_ms();
+        if (now - last_warn_ms > 1000) {
+            LOG_WARN("connection limit (%d per shard) reached; refusing connections",
+                     s->config->max_connections_per_shard);
+            last_warn_ms = now;
+        }
+        close(fd);
+        return;
+    }
+    s->conn_free = c->free_next;
+    s->conn_count++;
+    static _Thread_local uint64_t serial;
+    uint32_t slot = c->slot;
+    memset(c, 0, sizeof(*c));
+    c->slot = slot;
+    c->shard = s;
+    c->fd = fd;
+    c->serial = ++serial;
+    conn_set_state(c, SL_CONN_OPEN);
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    uint16_t port = 0;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            inet_ntop(AF_INET, &a->sin_addr, host, sizeof(host));
+            port = ntohs(a->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof(host));
+            port = ntohs(a->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%u", host, port);
+    io_socket_tune(fd, s->config->socket_send_buffer_bytes,
+                   s->config->socket_receive_buffer_bytes);
+    LOG_DEBUG("accepted connection %s", c->peer);
+    conn_arm_recv(c);
+}
+
+static void on_accept(void *ctx, int32_t res, uint32_t flags)
+{
+    sl_shard_t *s = ctx;
+    if (!(flags & IORING_CQE_F_MORE))
+        s->accept_armed = false;
+    if (res >= 0) {
+        if (s->stopping)
+            close(res);
+        else
+            conn_open(s, res);
+    } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
+        LOG_WARN("accept failed: %s", strerror(-res));
+    }
+    if (!s->accept_armed && !s->stopping)
+        accept_arm(s);
+}
+
+static void accept_arm(sl_shard_t *s)
+{
+    struct io_uring_sqe *sqe = io_ring_sqe(&s->ring, on_accept, s, &s->accept_token);
+    if (!sqe)
+        return; /* retried when the next accept completion or turn comes */
+    io_uring_prep_multishot_accept(sqe, s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    s->accept_armed = true;
+}
+
+int sl_conns_init(sl_shard_t *s)
+{
+    uint32_t n = (uint32_t)s->config->max_connections_per_shard;
+    s->conns = calloc(n, sizeof(*s->conns));
+    if (!s->conns)
+        return -ENOMEM;
+    for (uint32_t i = n; i-- > 0;) {
+        s->conns[i].slot = i;
+        s->conns[i].fd = -1;
+        s->conns[i].free_next = s->conn_free;
+        s->conn_free = &s->conns[i];
+    }
+    accept_arm(s);
+    return s->accept_armed ? 0 : -EBUSY;
+}
+
+void sl_conns_shutdown(sl_shard_t *s)
+{
+    if (s->accept_armed)
+        io_ring_cancel(&s->ring, s->accept_token);
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
+        s->listen_fd = -1;
+    }
+    uint32_t n = (uint32_t)s->config->max_connections_per_shard;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->conns[i].state == SL_CONN_OPEN)
+            conn_close(&s->conns[i], "broker shutting down");
+}
+
+void sl_conns_destroy(sl_shard_t *s)
+{
+    free(s->conns);
+    s->conns = NULL;
+}

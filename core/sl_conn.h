@@ -1,0 +1,77 @@
+/*
+ * sl_conn.h — a client connection: framing, the in-order response queue, and
+ * the receive/send operations on the shard's ring.
+ *
+ * States (transitions in sl_conn.c, conn_set_state):
+ *   FREE -> OPEN        accepted into a preallocated slot
+ *   OPEN -> CLOSING     peer closed, I/O error, protocol error, or shutdown
+ *   CLOSING -> FREE     once no receive, send or request is outstanding
+ *
+ * Framing: each request is a 4-byte big-endian size then that many bytes. A
+ * size <= 0 or > socket.request.max.bytes closes the connection (as Kafka does).
+ * Bytes arrive in provided buffers (multishot receive), are copied into a
+ * per-request frame buffer, and the provided buffer goes back at once.
+ *
+ * Backpressure: at most SL_MAX_INFLIGHT_PER_CONN requests are queued; past that
+ * the receive is cancelled and re-armed when the queue has drained to half.
+ *
+ * Only the owning shard's thread touches a connection.
+ */
+#ifndef SL_CONN_H
+#define SL_CONN_H
+
+#include "sl_base.h"
+#include "sl_req.h"
+
+#include <sys/uio.h>
+#include <sys/socket.h>
+
+typedef enum {
+    SL_CONN_FREE = 0,
+    SL_CONN_OPEN,
+    SL_CONN_CLOSING,
+    SL_CONN_STATE_COUNT
+} sl_conn_state_t;
+
+typedef struct sl_conn {
+    sl_shard_t *shard;
+    sl_conn_state_t state;
+    int fd;
+    uint32_t slot;
+    uint64_t serial; /* for logs */
+    char peer[64];
+    /* receive */
+    io_token_t recv_token;
+    bool recv_armed;
+    bool recv_paused;     /* cancelled for backpressure */
+    bool recv_need_rearm; /* ran out of provided buffers */
+    struct sl_conn *rearm_next;
+    uint8_t size_buf[4];
+    uint32_t size_have;
+    uint8_t *frame;
+    uint32_t frame_len;
+    uint32_t frame_have;
+    /* requests, oldest first */
+    sl_req_t *head;
+    sl_req_t *tail;
+    uint32_t inflight;
+    /* send of head's response */
+    bool send_inflight;
+    struct msghdr msg;
+    /* outstanding operations that hold the slot (recv, send, requests) */
+    uint32_t holds;
+    struct sl_conn *free_next;
+} sl_conn_t;
+
+/* Allocates the shard's connection slots and arms the multishot accept on
+ * listen_fd. Returns 0 or -errno. */
+int sl_conns_init(sl_shard_t *s);
+void sl_conns_destroy(sl_shard_t *s);
+/* Re-arms receives that stopped for lack of buffers; called once per turn. */
+void sl_conns_rearm(sl_shard_t *s);
+/* Stops accepting; closes every connection (shutdown). */
+void sl_conns_shutdown(sl_shard_t *s);
+/* A request finished (response ready or none): send what is now sendable. */
+void sl_conn_request_done(sl_req_t *req);
+
+#endif /* SL_CONN_H */

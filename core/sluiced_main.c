@@ -1,0 +1,251 @@
+/*
+ * sluiced_main.c — the broker process: configuration, start-up, shards,
+ * signals, clean shutdown.
+ *
+ *   sluiced [server.properties] [--override key=value ...]
+ *
+ * Start-up: settings (file, then SLUICE_* environment, then --override), log
+ * dirs created, clean-shutdown markers taken (absent => the logs are
+ * recovered), the metadata log replayed, then one shard thread per core. The
+ * main thread then only waits for SIGTERM/SIGINT; on the first it asks every
+ * shard to stop (closing connections, finishing in-flight writes, closing logs
+ * cleanly) and, if all went well, writes the clean-shutdown markers.
+ */
+#include "sl_base.h"
+#include "sl_config.h"
+#include "sl_controller.h"
+#include "sl_log.h"
+#include "sl_shard.h"
+#include "st_store.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SLUICE_VERSION "0.1.0"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sluiced [server.properties] [--override key=value ...]\n"
+               "       sluiced --help | --version\n\n"
+               "Settings use Kafka's names (listeners, advertised.listeners, log.dirs,\n"
+               "num.partitions, auto.create.topics.enable, socket.request.max.bytes, ...) plus\n"
+               "num.shards (0 = one shard per core) and log.level. Environment variables\n"
+               "SLUICE_<NAME> (dots as underscores) override the file; --override wins.\n");
+}
+
+static int mkdir_p(const char *path)
+{
+    char tmp[SL_MAX_PATH];
+    int n = snprintf(tmp, sizeof(tmp), "%s", path);
+    if (n <= 0 || (size_t)n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = '/';
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -errno;
+    return 0;
+}
+
+static int online_cpus(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0)
+        return CPU_COUNT(&set);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+static int load_config(sl_broker_t *b, int argc, char **argv, char **envp)
+{
+    char err[1024];
+    sl_config_t *c = &b->config;
+    sl_config_defaults(c);
+    int i = 1;
+    if (i < argc && argv[i][0] != '-') {
+        int rc = sl_config_load_file(c, argv[i], err, sizeof(err));
+        if (rc != 0) {
+            fprintf(stderr, "sluiced: %s\n", err);
+            return -1;
+        }
+        i++;
+    }
+    if (sl_config_load_env(c, envp, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluiced: %s\n", err);
+        return -1;
+    }
+    for (; i < argc; i++) {
+        const char *kv = NULL;
+        if (strcmp(argv[i], "--override") == 0 && i + 1 < argc)
+            kv = argv[++i];
+        else if (strncmp(argv[i], "--override=", 11) == 0)
+            kv = argv[i] + 11;
+        if (!kv) {
+            fprintf(stderr, "sluiced: unexpected argument '%s'\n", argv[i]);
+            usage(stderr);
+            return -1;
+        }
+        const char *eq = strchr(kv, '=');
+        if (!eq || eq == kv) {
+            fprintf(stderr, "sluiced: --override expects key=value, got '%s'\n", kv);
+            return -1;
+        }
+        char key[256];
+        size_t kl = (size_t)(eq - kv);
+        if (kl >= sizeof(key)) {
+            fprintf(stderr, "sluiced: setting name too long\n");
+            return -1;
+        }
+        memcpy(key, kv, kl);
+        key[kl] = 0;
+        int rc = sl_config_set(c, key, eq + 1, err, sizeof(err));
+        if (rc == 1) {
+            fprintf(stderr, "sluiced: --override: unknown setting '%s'\n", key);
+            return -1;
+        }
+        if (rc != 0) {
+            fprintf(stderr, "sluiced: --override: %s\n", err);
+            return -1;
+        }
+    }
+    if (sl_config_finish(c, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluiced: %s\n", err);
+        return -1;
+    }
+    if (io_endpoint_parse(c->listeners, &b->listener, err, sizeof(err)) != 0 ||
+        io_endpoint_parse(c->advertised_listeners, &b->advertised, err, sizeof(err)) != 0) {
+        fprintf(stderr, "sluiced: listeners: %s\n", err);
+        return -1;
+    }
+    if (!b->advertised.host[0] || strcmp(b->advertised.host, "0.0.0.0") == 0) {
+        if (gethostname(b->advertised.host, sizeof(b->advertised.host)) != 0)
+            snprintf(b->advertised.host, sizeof(b->advertised.host), "localhost");
+    }
+    return 0;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("sluiced %s\n", SLUICE_VERSION);
+            return 0;
+        }
+    }
+    static sl_broker_t broker;
+    sl_broker_t *b = &broker;
+    if (load_config(b, argc, argv, envp) != 0)
+        return 2;
+    sl_log_set_level((sl_log_level_t)b->config.log_level);
+
+    for (int i = 0; i < b->config.log_dir_count; i++) {
+        int rc = mkdir_p(b->config.log_dirs[i]);
+        if (rc != 0) {
+            LOG_ERROR("log dir %s: %s", b->config.log_dirs[i], strerror(-rc));
+            return 1;
+        }
+        bool clean = false;
+        rc = st_clean_marker_take(b->config.log_dirs[i], &clean);
+        if (rc != 0) {
+            LOG_ERROR("log dir %s: cannot read the clean-shutdown marker: %d",
+                      b->config.log_dirs[i], rc);
+            return 1;
+        }
+        b->log_dirs_clean[i] = clean;
+        LOG_INFO("log dir %s: %s", b->config.log_dirs[i],
+                 clean ? "clean shutdown, no recovery needed"
+                       : "no clean-shutdown marker: logs will be recovered");
+    }
+
+    b->shard_count = b->config.num_shards > 0 ? b->config.num_shards : online_cpus();
+    if (b->shard_count > SL_MAX_SHARDS)
+        b->shard_count = SL_MAX_SHARDS;
+    if (sl_controller_open(b, &b->controller) != 0)
+        return 1;
+
+    b->shards = calloc((size_t)b->shard_count, sizeof(*b->shards));
+    ASSERT(b->shards);
+    for (int i = 0; i < b->shard_count; i++) {
+        sl_shard_t *s = &b->shards[i];
+        s->id = i;
+        s->broker = b;
+        s->config = &b->config;
+        atomic_init(&s->ring_fd, -1);
+        for (int j = 0; j < b->shard_count; j++)
+            if (j != i && io_spsc_init(&s->inbox[j], SL_CROSS_SHARD_QUEUE_DEPTH) != 0) {
+                LOG_ERROR("out of memory for cross-shard queues");
+                return 1;
+            }
+    }
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 0; i < b->shard_count; i++) {
+        if (pthread_create(&b->shards[i].thread, NULL, sl_shard_main, &b->shards[i]) != 0) {
+            LOG_ERROR("cannot start shard %d", i);
+            return 1;
+        }
+    }
+    while (atomic_load(&b->shards_serving) + atomic_load(&b->shards_failed) < b->shard_count)
+        usleep(1000);
+    bool failed = atomic_load(&b->shards_failed) > 0;
+    if (!failed)
+        LOG_INFO("sluiced %s started: %d shards, listening on %s:%u, advertising %s:%u",
+                 SLUICE_VERSION, b->shard_count, b->listener.host[0] ? b->listener.host : "*",
+                 b->listener.port, b->advertised.host, b->advertised.port);
+
+    io_ring_t main_ring;
+    int rc = io_ring_init(&main_ring, 64, 64);
+    ASSERT(rc == 0);
+    if (!failed) {
+        int sig = 0;
+        while (sigwait(&sigs, &sig) != 0)
+            ;
+        LOG_INFO("received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    }
+    atomic_store(&b->stop, true);
+    for (int i = 0; i < b->shard_count; i++) {
+        int fd = atomic_load(&b->shards[i].ring_fd);
+        if (fd >= 0)
+            io_doorbell_ring(&main_ring, fd, -1);
+    }
+    io_ring_submit(&main_ring);
+    for (int i = 0; i < b->shard_count; i++)
+        pthread_join(b->shards[i].thread, NULL);
+    io_ring_destroy(&main_ring);
+    failed = failed || atomic_load(&b->shards_failed) > 0;
+    sl_controller_close(b->controller);
+    sl_meta_unref(b->initial_meta);
+    for (int i = 0; i < b->shard_count; i++)
+        for (int j = 0; j < b->shard_count; j++)
+            if (j != i)
+                io_spsc_destroy(&b->shards[i].inbox[j]);
+    free(b->shards);
+    if (failed) {
+        LOG_ERROR("sluiced failed to start");
+        return 1;
+    }
+    for (int i = 0; i < b->config.log_dir_count; i++)
+        if (st_clean_marker_write(b->config.log_dirs[i]) != 0)
+            LOG_WARN("could not write the clean-shutdown marker in %s", b->config.log_dirs[i]);
+    LOG_INFO("sluiced stopped cleanly");
+    return 0;
+}
