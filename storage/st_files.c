@@ -1,0 +1,225 @@
+/* st_files.c — small durable files: partition.metadata, the clean-shutdown marker,
+ * directory fsync, and Kafka's base64url topic-id text form. */
+#include "sl_base.h"
+#include "sl_limits.h"
+#include "sl_log.h"
+#include "st_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CLEAN_MARKER_NAME ".kafka_cleanshutdown"
+#define CLEAN_MARKER_CONTENT "{\"version\":0,\"brokerEpoch\":-1}"
+#define PARTITION_METADATA_NAME "partition.metadata"
+#define PARTITION_METADATA_MAX_BYTES 256
+
+int st_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int err = fsync(fd) == 0 ? 0 : -errno;
+    close(fd);
+    return err;
+}
+
+int st_fsync_parent_dir(const char *path)
+{
+    char parent[SL_MAX_PATH];
+    size_t n = strnlen(path, sizeof(parent));
+    if (n == 0 || n >= sizeof(parent))
+        return -ENAMETOOLONG;
+    memcpy(parent, path, n + 1);
+    while (n > 1 && parent[n - 1] == '/') /* "a/b/" -> "a/b" */
+        parent[--n] = '\0';
+    char *slash = strrchr(parent, '/');
+    if (!slash)
+        return st_fsync_dir(".");
+    if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return st_fsync_dir(parent);
+}
+
+/* Writes content to dir/name through dir/name.tmp + fsync + rename + dir fsync. */
+static int write_file_durably(const char *dir, const char *name, const char *content, size_t len)
+{
+    char path[SL_MAX_PATH], tmp[SL_MAX_PATH];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    int m = snprintf(tmp, sizeof(tmp), "%s/%s.tmp", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path) || m < 0 || (size_t)m >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    int err = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, content + done, len - done);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            err = -errno;
+            goto out_unlink_tmp;
+        }
+        done += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        err = -errno;
+        goto out_unlink_tmp;
+    }
+    close(fd);
+    fd = -1;
+    if (rename(tmp, path) != 0) {
+        err = -errno;
+        goto out_unlink_tmp;
+    }
+    return st_fsync_dir(dir);
+
+out_unlink_tmp:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return err;
+}
+
+/* --- clean-shutdown marker ----------------------------------------------------------- */
+
+int st_clean_marker_take(const char *log_dir, bool *was_clean)
+{
+    char path[SL_MAX_PATH];
+    int n = snprintf(path, sizeof(path), "%s/%s", log_dir, CLEAN_MARKER_NAME);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    *was_clean = false;
+    if (unlink(path) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    *was_clean = true;
+    /* The removal must reach the disk before any log is touched: a crash from here
+     * on must find no marker. */
+    return st_fsync_dir(log_dir);
+}
+
+int st_clean_marker_write(const char *log_dir)
+{
+    return write_file_durably(log_dir, CLEAN_MARKER_NAME, CLEAN_MARKER_CONTENT,
+                              sizeof(CLEAN_MARKER_CONTENT) - 1);
+}
+
+/* --- topic ids as Kafka prints them: base64url, no padding (Uuid.toString) ---------- */
+
+static const char b64url[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+void st_uuid_base64url(const uint8_t id[16], char out[23])
+{
+    size_t o = 0;
+    for (size_t i = 0; i < 15; i += 3) {
+        uint32_t v = (uint32_t)id[i] << 16 | (uint32_t)id[i + 1] << 8 | id[i + 2];
+        out[o++] = b64url[(v >> 18) & 63];
+        out[o++] = b64url[(v >> 12) & 63];
+        out[o++] = b64url[(v >> 6) & 63];
+        out[o++] = b64url[v & 63];
+    }
+    uint32_t v = (uint32_t)id[15] << 16; /* last byte: two characters, no padding */
+    out[o++] = b64url[(v >> 18) & 63];
+    out[o++] = b64url[(v >> 12) & 63];
+    out[o] = '\0';
+    ASSERT(o == 22);
+}
+
+static int b64url_value(char c)
+{
+    const char *p = memchr(b64url, c, 64);
+    return (c && p) ? (int)(p - b64url) : -1;
+}
+
+int st_uuid_parse_base64url(const char *s, size_t len, uint8_t id[16])
+{
+    if (len != 22)
+        return SL_ERR_CORRUPT;
+    int v[22];
+    for (size_t i = 0; i < 22; i++)
+        if ((v[i] = b64url_value(s[i])) < 0)
+            return SL_ERR_CORRUPT;
+    size_t o = 0;
+    for (size_t i = 0; i < 20; i += 4) {
+        uint32_t x = (uint32_t)v[i] << 18 | (uint32_t)v[i + 1] << 12 | (uint32_t)v[i + 2] << 6 |
+                     (uint32_t)v[i + 3];
+        id[o++] = (uint8_t)(x >> 16);
+        id[o++] = (uint8_t)(x >> 8);
+        id[o++] = (uint8_t)x;
+    }
+    if (v[21] & 15) /* bits past the 128th must be zero */
+        return SL_ERR_CORRUPT;
+    id[15] = (uint8_t)(v[20] << 2 | v[21] >> 4);
+    return 0;
+}
+
+/* --- partition.metadata -------------------------------------------------------------- */
+
+/* Parses "version: 0\ntopic_id: <id>" (whitespace after the colons, an optional
+ * trailing newline). */
+static int partition_metadata_parse(const char *text, size_t len, uint8_t id[16])
+{
+    static const char v0[] = "version: 0\n";
+    static const char key[] = "topic_id:";
+    if (len < sizeof(v0) - 1 || memcmp(text, v0, sizeof(v0) - 1) != 0)
+        return SL_ERR_CORRUPT;
+    const char *p = text + sizeof(v0) - 1, *end = text + len;
+    if ((size_t)(end - p) < sizeof(key) - 1 || memcmp(p, key, sizeof(key) - 1) != 0)
+        return SL_ERR_CORRUPT;
+    p += sizeof(key) - 1;
+    while (p < end && (*p == ' ' || *p == '\t'))
+        p++;
+    const char *q = p;
+    while (q < end && *q != '\n' && *q != '\r' && *q != ' ')
+        q++;
+    for (const char *r = q; r < end; r++)
+        if (*r != '\n' && *r != '\r' && *r != ' ')
+            return SL_ERR_CORRUPT;
+    return st_uuid_parse_base64url(p, (size_t)(q - p), id);
+}
+
+int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16])
+{
+    char path[SL_MAX_PATH];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, PARTITION_METADATA_NAME);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    char text[PARTITION_METADATA_MAX_BYTES];
+    ssize_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        len = read(fd, text, sizeof(text));
+        int saved = errno;
+        close(fd);
+        if (len < 0)
+            return -saved;
+    } else if (errno != ENOENT) {
+        return -errno;
+    }
+    if (len > 0) {
+        uint8_t found[16];
+        if (partition_metadata_parse(text, (size_t)len, found) != 0) {
+            LOG_ERROR("storage: %s is not a readable partition.metadata", path);
+            return SL_ERR_CORRUPT;
+        }
+        if (memcmp(found, topic_id, 16) != 0) {
+            char want[23], have[23];
+            st_uuid_base64url(topic_id, want);
+            st_uuid_base64url(found, have);
+            LOG_ERROR("storage: %s holds topic id %s, expected %s", path, have, want);
+            return SL_ERR_CORRUPT;
+        }
+        return 0;
+    }
+    /* Missing (or the empty file older Kafka creates first): write it. */
+    char id[23], content[64];
+    st_uuid_base64url(topic_id, id);
+    int m = snprintf(content, sizeof(content), "version: 0\ntopic_id: %s", id);
+    ASSERT(m > 0 && (size_t)m < sizeof(content));
+    return write_file_durably(dir, PARTITION_METADATA_NAME, content, (size_t)m);
+}

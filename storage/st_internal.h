@@ -1,0 +1,173 @@
+/*
+ * st_internal.h — the structures shared by the storage files (st_store.c, st_log.c,
+ * st_read.c, st_recover.c, st_files.c). Not for use outside storage/.
+ *
+ * Append records (st_write_t)
+ *   Each accepted append holds one record from the store's pool until just before
+ *   its callback. A log keeps its records in a FIFO in offset order:
+ *
+ *     head ............ uncommitted ............................ tail
+ *     [committed, waiting for their sync or for an earlier record]
+ *                       [written or in flight, at or past the HWM]
+ *
+ *   `uncommitted` is the first record not yet below the HWM (NULL when all are).
+ *   A record is popped (and its callback run) only from the head, when it is done
+ *   and: committed and (not sync or synced), or past a failed write.
+ *
+ * Log life cycle (state, set only by the functions named)
+ *   OPEN     --st_log_close-->  CLOSING  --(idle) log_finalize-->  freed
+ *   OPEN     --st_log_delete--> DELETING --(idle) log_finalize-->  freed
+ *   idle = no record in the FIFO and no sync in flight. A log stays in the store's
+ *   list until freed, so st_store_close can wait for it.
+ */
+#ifndef ST_INTERNAL_H
+#define ST_INTERNAL_H
+
+#include "sl_base.h"
+#include "sl_limits.h"
+#include "st_log.h"
+#include "st_segment.h"
+#include "st_store.h"
+
+typedef struct st_write {
+    struct st_write *next;  /* FIFO link, or free-list link */
+    st_log_t *log;
+    st_segment_t *seg;
+    uint8_t *buf;
+    uint32_t len;
+    uint32_t done_bytes;    /* written so far (short writes are resubmitted) */
+    int64_t pos;            /* file position in seg */
+    int64_t base_offset;
+    int64_t last_offset;
+    st_append_cb_t cb;
+    void *ctx;
+    int32_t res;            /* 0 or -errno of the write */
+    bool sync;
+    bool done;
+} st_write_t;
+
+typedef struct st_recent_batch {
+    int64_t base_offset;
+    int32_t last_offset_delta;
+    uint32_t pos;
+    uint32_t size;
+} st_recent_batch_t;
+
+typedef enum { ST_LOG_OPEN = 0, ST_LOG_CLOSING, ST_LOG_DELETING, ST_LOG_STATE_COUNT } st_log_state_t;
+
+struct st_log {
+    st_store_t *store;
+    char *dir;
+    st_log_config_t cfg;
+    uint32_t index_max_bytes;        /* segment_index_bytes as a uint32 */
+    st_log_state_t state;
+
+    st_segment_t **segs;             /* by base offset; the last is active */
+    uint32_t seg_count;
+    uint32_t seg_cap;
+    uint32_t first_unsealed;         /* segs[first_unsealed..] are not sealed */
+
+    int64_t start_offset;
+    int64_t leo;
+    int64_t hwm;
+
+    /* Appends (see the FIFO above). */
+    st_write_t *head;
+    st_write_t *tail;
+    st_write_t *uncommitted;
+    uint32_t inflight;               /* writes submitted and not completed */
+
+    /* Group commit: at most one sync round in flight. */
+    int64_t sync_wanted;             /* committed sync appends end below this */
+    int64_t synced;                  /* offsets below are durable */
+    int64_t sync_target;             /* what the round in flight covers */
+    uint32_t sync_ops;               /* SQEs of the round still outstanding */
+    int32_t sync_res;
+    int sync_dirfd;                  /* directory fd of the round, -1 if none */
+    bool sync_inflight;
+    bool dir_unsynced;               /* a segment file was created since the last round */
+
+    /* Failure (see st_log.h "Failed writes"). */
+    int32_t fail_err;                /* 0, or the error appends return */
+    bool fail_permanent;             /* a sync failed: only reopening helps */
+    int64_t fail_offset;             /* base offset of the earliest failed write */
+    st_segment_t *fail_seg;
+    int64_t fail_pos;
+
+    /* Batch positions of the active segment's newest batches (ring buffer). */
+    st_recent_batch_t recent[ST_RECENT_BATCHES_PER_LOG];
+    uint32_t recent_next;
+    uint32_t recent_count;
+
+    /* Store linkage. */
+    st_log_t *store_prev;
+    st_log_t *store_next;
+    st_log_t *work_next;
+    bool on_work;
+    uint32_t in_callbacks;           /* > 0 while this log's code runs user callbacks */
+};
+
+struct st_store {
+    io_ring_t *ring;
+    int shard_id;
+    st_write_t *pool;
+    st_write_t *free_writes;
+    uint32_t writes_in_use;
+    st_log_t *logs;                  /* every log not yet freed */
+    st_log_t *work;                  /* logs with deferred work for end_turn */
+    st_io_hooks_t hooks;
+    st_store_stats_t stats;
+    bool needs_recovery;
+};
+
+static inline st_segment_t *st_log_active(const st_log_t *l)
+{
+    ASSERT(l->seg_count > 0);
+    return l->segs[l->seg_count - 1];
+}
+
+/* st_store.c */
+st_write_t *st_store_write_get(st_store_t *s);
+void st_store_write_put(st_store_t *s, st_write_t *w);
+uint32_t st_store_ring_free(const st_store_t *s);
+int st_store_submit_write(st_store_t *s, int fd, const void *buf, uint32_t len, uint64_t pos,
+                          io_cb_t cb, void *ctx);
+int st_store_submit_sync(st_store_t *s, int fd, bool datasync, io_cb_t cb, void *ctx);
+void st_store_link_log(st_store_t *s, st_log_t *l);
+void st_store_unlink_log(st_store_t *s, st_log_t *l);
+void st_store_schedule(st_store_t *s, st_log_t *l);
+
+/* st_log.c */
+void st_log_do_work(st_log_t *l);
+int st_log_segs_push(st_log_t *l, st_segment_t *seg);
+void st_log_seal_committed(st_log_t *l);
+
+/* st_recover.c: fills l->segs from the directory (see st_log.h "Recovery"). */
+int st_log_load(st_log_t *l, bool recover);
+
+/* st_files.c */
+int st_fsync_dir(const char *dir);
+int st_fsync_parent_dir(const char *path);
+int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16]);
+void st_uuid_base64url(const uint8_t id[16], char out[23]);
+int st_uuid_parse_base64url(const char *s, size_t len, uint8_t id[16]);
+
+/* st_reader.c: sequential buffered pread for recovery and replay. */
+typedef struct st_reader {
+    int fd;
+    int64_t file_size;
+    uint8_t *buf;
+    uint32_t cap;
+    int64_t buf_pos;                 /* file position of buf[0] */
+    uint32_t buf_len;                /* valid bytes in buf */
+} st_reader_t;
+
+int st_reader_init(st_reader_t *r, uint32_t cap);
+void st_reader_free(st_reader_t *r);
+void st_reader_reset(st_reader_t *r, int fd, int64_t file_size);
+/* Points *out at file bytes [pos, pos + need), reading (and growing the buffer up to
+ * need) as required. Returns how many of them exist (< need only at end of file) or
+ * -errno. */
+int64_t st_reader_peek(st_reader_t *r, int64_t pos, uint32_t need, const uint8_t **out);
+
+#endif /* ST_INTERNAL_H */

@@ -1,0 +1,706 @@
+/* st_log.c — a partition log: open/close/delete, the append path, write and sync
+ * completions, group commit, and repair after a failed write. Fetch positioning is
+ * in st_read.c, loading and recovery in st_recover.c. Contracts in st_log.h, the
+ * append FIFO and life cycle in st_internal.h. */
+#include "sl_base.h"
+#include "sl_limits.h"
+#include "sl_log.h"
+#include "kp_batch.h"
+#include "st_internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void log_write_done(void *ctx, int32_t res, uint32_t cqe_flags);
+static void log_sync_done(void *ctx, int32_t res, uint32_t cqe_flags);
+
+/* --- configuration ---------------------------------------------------------------- */
+
+void st_log_config_default(st_log_config_t *c)
+{
+    c->segment_bytes = 1073741824;      /* segment.bytes */
+    c->index_interval_bytes = 4096;     /* index.interval.bytes */
+    c->segment_index_bytes = 10485760;  /* segment.index.bytes */
+}
+
+bool st_log_config_valid(const st_log_config_t *c)
+{
+    return c->segment_bytes >= KP_BATCH_HEADER_BYTES && c->segment_bytes <= ST_MAX_SEGMENT_BYTES &&
+           c->index_interval_bytes >= 0 && c->segment_index_bytes >= ST_TINDEX_ENTRY_BYTES;
+}
+
+/* --- invariants -------------------------------------------------------------------- */
+
+static bool log_idle(const st_log_t *l)
+{
+    return l->head == NULL && !l->sync_inflight;
+}
+
+/* Full checker (STYLE.md §5): debug builds, at the calm points (open, roll, repair). */
+static void log_check(const st_log_t *l)
+{
+#ifndef NDEBUG
+    ASSERT(l->seg_count > 0 && l->state < ST_LOG_STATE_COUNT);
+    ASSERT(l->start_offset == l->segs[0]->base_offset);
+    ASSERT(l->start_offset <= l->hwm && l->hwm <= l->leo);
+    ASSERT(l->synced <= l->hwm || l->fail_permanent);
+    ASSERT(l->first_unsealed < l->seg_count);
+    for (uint32_t i = 0; i < l->seg_count; i++) {
+        st_segment_check(l->segs[i]);
+        if (i > 0)
+            ASSERT(l->segs[i]->base_offset > l->segs[i - 1]->base_offset);
+        ASSERT(l->segs[i]->sealed == (i < l->first_unsealed));
+    }
+    ASSERT(st_log_active(l)->base_offset <= l->leo);
+    uint32_t n = 0;
+    for (const st_write_t *w = l->head; w; w = w->next, n++) {
+        ASSERT(w->log == l && w->last_offset >= w->base_offset);
+        if (w->next)
+            ASSERT(w->next->base_offset == w->last_offset + 1);
+        else
+            ASSERT(w == l->tail && w->last_offset + 1 == l->leo);
+    }
+    ASSERT(n >= l->inflight);
+#else
+    (void)l;
+#endif
+}
+
+/* --- segments array ---------------------------------------------------------------- */
+
+int st_log_segs_push(st_log_t *l, st_segment_t *seg)
+{
+    if (l->seg_count == l->seg_cap) {
+        uint32_t cap = l->seg_cap ? l->seg_cap * 2 : 8;
+        st_segment_t **segs = realloc(l->segs, cap * sizeof(*segs));
+        if (!segs)
+            return -ENOMEM;
+        l->segs = segs;
+        l->seg_cap = cap;
+    }
+    l->segs[l->seg_count++] = seg;
+    return 0;
+}
+
+/* Seals the segments before the active one whose writes have all completed, so their
+ * index files are trimmed only once nothing can be repaired into them. */
+void st_log_seal_committed(st_log_t *l)
+{
+    while (l->first_unsealed + 1 < l->seg_count) {
+        st_segment_t *seg = l->segs[l->first_unsealed];
+        if (seg->committed < seg->size)
+            break; /* writes in flight, or a failed one awaiting repair */
+        int err = st_segment_seal(seg, false);
+        if (err)
+            LOG_WARN("storage: %s: trimming the index files failed (%d); they will be "
+                     "rebuilt when the log is next opened", seg->path, err);
+        l->first_unsealed++;
+    }
+}
+
+/* --- open / close / delete ---------------------------------------------------------- */
+
+int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
+                const st_log_config_t *cfg, bool recover, st_log_t **out)
+{
+    ASSERT(s && dir_path && topic_id && cfg && out);
+    ASSERT(st_log_config_valid(cfg));
+    size_t dlen = strnlen(dir_path, SL_MAX_PATH);
+    while (dlen > 1 && dir_path[dlen - 1] == '/')
+        dlen--;
+    if (dlen == 0 || dlen + 64 >= SL_MAX_PATH)
+        return -ENAMETOOLONG;
+    int err;
+    st_log_t *l = calloc(1, sizeof(*l));
+    if (!l)
+        return -ENOMEM;
+    l->dir = strndup(dir_path, dlen);
+    if (!l->dir) {
+        err = -ENOMEM;
+        goto out_free_log;
+    }
+    l->store = s;
+    l->cfg = *cfg;
+    l->index_max_bytes = (uint32_t)cfg->segment_index_bytes;
+    l->state = ST_LOG_OPEN;
+    l->sync_dirfd = -1;
+    l->fail_offset = INT64_MAX;
+
+    bool created = false;
+    if (mkdir(l->dir, 0755) == 0) {
+        created = true;
+    } else if (errno != EEXIST) {
+        err = -errno;
+        goto out_free_dir;
+    } else {
+        struct stat st;
+        if (stat(l->dir, &st) != 0) {
+            err = -errno;
+            goto out_free_dir;
+        }
+        if (!S_ISDIR(st.st_mode)) {
+            err = -ENOTDIR;
+            goto out_free_dir;
+        }
+    }
+    err = st_partition_metadata_check(l->dir, topic_id);
+    if (err)
+        goto out_free_dir;
+    if (created) {
+        err = st_fsync_parent_dir(l->dir);
+        if (err)
+            goto out_free_dir;
+    }
+    err = st_log_load(l, recover);
+    if (err)
+        goto out_free_dir;
+    l->start_offset = l->segs[0]->base_offset;
+    l->hwm = l->leo;
+    l->synced = l->leo;
+    l->sync_wanted = l->leo;
+    st_store_link_log(s, l);
+    log_check(l);
+    *out = l;
+    return 0;
+
+out_free_dir:
+    free(l->dir);
+out_free_log:
+    free(l);
+    return err;
+}
+
+/* Clean close of an idle log: data and index files durable, index files trimmed. */
+static void log_close_clean(st_log_t *l)
+{
+    int err = 0;
+    for (uint32_t i = 0; i < l->seg_count; i++) {
+        st_segment_t *seg = l->segs[i];
+        if (seg->data_unsynced && !l->fail_permanent) {
+            if (fdatasync(seg->log_fd) != 0 && !err)
+                err = -errno;
+            seg->data_unsynced = false;
+        }
+        if (!seg->sealed) {
+            int e = st_segment_seal(seg, true);
+            err = err ? err : e;
+        } else if (seg->index_unsynced) {
+            static const char *const suffixes[] = {".index", ".timeindex"};
+            for (size_t k = 0; k < SL_ARRAY_SIZE(suffixes); k++) {
+                char path[SL_MAX_PATH];
+                st_segment_file(seg, suffixes[k], path, sizeof(path));
+                int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || fdatasync(fd) != 0)
+                    err = err ? err : -errno;
+                if (fd >= 0)
+                    close(fd);
+            }
+            seg->index_unsynced = false;
+        }
+    }
+    if (l->dir_unsynced) {
+        int e = st_fsync_dir(l->dir);
+        err = err ? err : e;
+        l->dir_unsynced = false;
+    }
+    if (err || l->fail_err) {
+        LOG_ERROR("storage: %s: not closed cleanly (%d, failure %d); the next start must "
+                  "recover it", l->dir, err, l->fail_err);
+        l->store->needs_recovery = true;
+    }
+}
+
+static void log_finalize(st_log_t *l)
+{
+    ASSERT(l->state != ST_LOG_OPEN);
+    ASSERT(log_idle(l) && l->inflight == 0 && !l->on_work && l->in_callbacks == 0);
+    if (l->state == ST_LOG_CLOSING)
+        log_close_clean(l);
+    for (uint32_t i = 0; i < l->seg_count; i++)
+        st_segment_drop(l->segs[i]);
+    st_store_unlink_log(l->store, l);
+    free(l->segs);
+    free(l->dir);
+    free(l);
+}
+
+/* Finalizes now when nothing is pending, else at a later end_turn. */
+static void log_finalize_or_defer(st_log_t *l)
+{
+    if (log_idle(l) && l->in_callbacks == 0 && !l->on_work)
+        log_finalize(l);
+    else
+        st_store_schedule(l->store, l);
+}
+
+void st_log_close(st_log_t *l)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    l->state = ST_LOG_CLOSING;
+    log_finalize_or_defer(l);
+}
+
+int st_log_delete(st_log_t *l)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    l->state = ST_LOG_DELETING;
+    int err = 0;
+    for (uint32_t i = 0; i < l->seg_count; i++) {
+        int e = st_segment_unlink(l->segs[i]);
+        err = err ? err : e;
+    }
+    /* Whatever else lives there: partition.metadata, leftovers. */
+    DIR *d = opendir(l->dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT && !err)
+                err = -errno;
+        }
+        closedir(d);
+    } else if (errno != ENOENT && !err) {
+        err = -errno;
+    }
+    if (rmdir(l->dir) != 0 && errno != ENOENT && !err)
+        err = -errno;
+    if (!err)
+        err = st_fsync_parent_dir(l->dir);
+    if (err)
+        LOG_WARN("storage: %s: removing the log's files failed (%d)", l->dir, err);
+    log_finalize_or_defer(l);
+    return err;
+}
+
+/* --- accessors ----------------------------------------------------------------------- */
+
+int64_t st_log_start_offset(const st_log_t *l)
+{
+    return l->start_offset;
+}
+
+int64_t st_log_end_offset(const st_log_t *l)
+{
+    return l->leo;
+}
+
+int64_t st_log_high_watermark(const st_log_t *l)
+{
+    return l->hwm;
+}
+
+const char *st_log_dir(const st_log_t *l)
+{
+    return l->dir;
+}
+
+uint32_t st_log_segment_count(const st_log_t *l)
+{
+    return l->seg_count;
+}
+
+int64_t st_log_segment_base_offset(const st_log_t *l, uint32_t i)
+{
+    ASSERT(i < l->seg_count);
+    return l->segs[i]->base_offset;
+}
+
+int64_t st_log_size_bytes(const st_log_t *l)
+{
+    int64_t n = 0;
+    for (uint32_t i = 0; i < l->seg_count; i++)
+        n += l->segs[i]->size;
+    return n;
+}
+
+/* --- append ---------------------------------------------------------------------------- */
+
+static bool log_needs_roll(const st_log_t *l, const st_segment_t *act, uint32_t len,
+                           int64_t last_offset)
+{
+    if (act->size == 0)
+        return false;
+    return act->size + (int64_t)len > l->cfg.segment_bytes || st_segment_index_full(act) ||
+           last_offset - act->base_offset > INT32_MAX;
+}
+
+static int log_roll(st_log_t *l)
+{
+    st_segment_t *seg;
+    int err = st_segment_create(l->dir, l->leo, l->index_max_bytes, &seg);
+    if (err) {
+        LOG_ERROR("storage: %s: cannot create a segment at offset %lld (%d)", l->dir,
+                  (long long)l->leo, err);
+        return err;
+    }
+    err = st_log_segs_push(l, seg);
+    if (err) {
+        st_segment_unlink(seg);
+        st_segment_drop(seg);
+        return err;
+    }
+    l->dir_unsynced = true;
+    l->recent_count = 0; /* the cache describes the active segment only */
+    l->store->stats.rolls++;
+    st_log_seal_committed(l);
+    LOG_DEBUG("storage: %s: rolled to segment %lld", l->dir, (long long)seg->base_offset);
+    log_check(l);
+    return 0;
+}
+
+static void recent_push(st_log_t *l, int64_t base_offset, int32_t last_delta, int64_t pos,
+                        uint32_t size)
+{
+    st_recent_batch_t *r = &l->recent[l->recent_next];
+    r->base_offset = base_offset;
+    r->last_offset_delta = last_delta;
+    r->pos = (uint32_t)pos;
+    r->size = size;
+    l->recent_next = (l->recent_next + 1) % ST_RECENT_BATCHES_PER_LOG;
+    if (l->recent_count < ST_RECENT_BATCHES_PER_LOG)
+        l->recent_count++;
+}
+
+int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_append_cb_t cb,
+                  void *ctx)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    ASSERT(batch && cb);
+    st_store_t *s = l->store;
+    if (l->fail_err)
+        return l->fail_err;
+    kp_batch_header_t h;
+    if (kp_batch_parse_header(batch, len, &h) != 0 || kp_batch_total_size(&h) != len)
+        return SL_ERR_CORRUPT;
+    if ((int64_t)len > l->cfg.segment_bytes)
+        return SL_ERR_LIMIT;
+    if (!s->free_writes || st_store_ring_free(s) == 0) {
+        s->stats.append_busy++;
+        return -EBUSY;
+    }
+    int64_t base = l->leo;
+    int64_t last = base + h.last_offset_delta;
+    st_segment_t *act = st_log_active(l);
+    if (log_needs_roll(l, act, len, last)) {
+        int err = log_roll(l);
+        if (err)
+            return err;
+        act = st_log_active(l);
+    }
+    ASSERT(act->size + (int64_t)len <= l->cfg.segment_bytes);
+
+    kp_batch_stamp(batch, base, 0);
+    st_write_t *w = st_store_write_get(s);
+    ASSERT(w);
+    w->log = l;
+    w->seg = act;
+    w->buf = batch;
+    w->len = len;
+    w->pos = act->size;
+    w->base_offset = base;
+    w->last_offset = last;
+    w->cb = cb;
+    w->ctx = ctx;
+    w->sync = sync;
+
+    act->size += len;
+    st_segment_note_batch(act, w->pos, len, last, h.max_timestamp, l->cfg.index_interval_bytes);
+    recent_push(l, base, h.last_offset_delta, w->pos, len);
+    l->leo = last + 1;
+
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    if (!l->uncommitted)
+        l->uncommitted = w;
+    l->inflight++;
+    s->stats.appends++;
+    s->stats.append_bytes += len;
+
+    /* Cannot fail: a ring slot was checked above and nothing consumed it since. */
+    int rc = st_store_submit_write(s, act->log_fd, batch, len, (uint64_t)w->pos, log_write_done, w);
+    ASSERT(rc == 0);
+    return 0;
+}
+
+/* --- completions -------------------------------------------------------------------------- */
+
+/* Moves the HWM over the contiguous prefix of completed writes (never past a failed
+ * one) and schedules a group commit for committed sync appends. */
+static void log_commit(st_log_t *l)
+{
+    st_write_t *w = l->uncommitted;
+    bool moved = false;
+    while (w && w->done && w->res == 0 && w->base_offset < l->fail_offset) {
+        ASSERT(w->base_offset == l->hwm);
+        l->hwm = w->last_offset + 1;
+        w->seg->committed = w->pos + w->len;
+        w->seg->data_unsynced = true;
+        if (w->sync)
+            l->sync_wanted = l->hwm;
+        w = w->next;
+        moved = true;
+    }
+    l->uncommitted = w;
+    if (!moved)
+        return;
+    st_log_seal_committed(l);
+    if (l->sync_wanted > l->synced && !l->sync_inflight && !l->fail_permanent)
+        st_store_schedule(l->store, l);
+}
+
+/* Runs the callbacks of the head records that are finished, in offset order. */
+static void log_deliver(st_log_t *l)
+{
+    l->in_callbacks++;
+    st_write_t *w;
+    while ((w = l->head) != NULL && w->done) {
+        int err = 0;
+        if (w->last_offset < l->hwm) {
+            if (w->sync && l->synced <= w->last_offset) {
+                if (!l->fail_permanent)
+                    break; /* waits for the group commit */
+                err = l->fail_err;
+            }
+        } else {
+            /* Done but not committed: at or after a failed write. */
+            ASSERT(l->fail_err != 0);
+            err = l->fail_err;
+        }
+        l->head = w->next;
+        if (!l->head)
+            l->tail = NULL;
+        if (l->uncommitted == w)
+            l->uncommitted = w->next;
+        st_append_cb_t cb = w->cb;
+        void *ctx = w->ctx;
+        int64_t base = w->base_offset;
+        st_store_write_put(l->store, w); /* before the callback: it may append again */
+        cb(ctx, err, base);
+    }
+    l->in_callbacks--;
+    if (l->state != ST_LOG_OPEN || (l->fail_err && !l->fail_permanent))
+        st_store_schedule(l->store, l); /* finalize or repair once idle */
+}
+
+static void log_note_failure(st_log_t *l, st_write_t *w, int32_t res)
+{
+    l->store->stats.write_errors++;
+    if (!l->fail_err) {
+        l->fail_err = res;
+        LOG_ERROR("storage: %s: write of offsets %lld..%lld at %s.log:%lld failed (%d); "
+                  "appends refused until the log is repaired",
+                  l->dir, (long long)w->base_offset, (long long)w->last_offset, w->seg->path,
+                  (long long)w->pos, res);
+    }
+    if (w->base_offset < l->fail_offset) {
+        l->fail_offset = w->base_offset;
+        l->fail_seg = w->seg;
+        l->fail_pos = w->pos;
+    }
+}
+
+static void log_write_done(void *ctx, int32_t res, uint32_t cqe_flags)
+{
+    (void)cqe_flags;
+    st_write_t *w = ctx;
+    st_log_t *l = w->log;
+    ASSERT(l && !w->done);
+    if (res > 0 && (uint32_t)res < w->len - w->done_bytes) {
+        /* Short write (e.g. the disk filled up mid-write): resubmit the rest, which
+         * reports the real error if there is one. Our slot was just released, so the
+         * submission cannot find the ring full. */
+        w->done_bytes += (uint32_t)res;
+        l->store->stats.short_writes++;
+        int rc = st_store_submit_write(l->store, w->seg->log_fd, w->buf + w->done_bytes,
+                                       w->len - w->done_bytes, (uint64_t)(w->pos + w->done_bytes),
+                                       log_write_done, w);
+        if (rc == 0)
+            return;
+        res = rc;
+    } else if (res == 0) {
+        res = -EIO; /* no progress on a regular file: do not loop */
+    }
+    w->done = true;
+    ASSERT(l->inflight > 0);
+    l->inflight--;
+    if (res < 0) {
+        w->res = res;
+        log_note_failure(l, w, res);
+    } else {
+        w->done_bytes = w->len;
+    }
+    log_commit(l);
+    log_deliver(l);
+}
+
+/* --- group commit -------------------------------------------------------------------------- */
+
+static void log_sync_op_done(st_log_t *l, int32_t res)
+{
+    if (res < 0 && !l->sync_res)
+        l->sync_res = res;
+    ASSERT(l->sync_ops > 0);
+    if (--l->sync_ops > 0)
+        return;
+    if (l->sync_dirfd >= 0) {
+        close(l->sync_dirfd);
+        l->sync_dirfd = -1;
+    }
+    l->sync_inflight = false;
+    if (l->sync_res) {
+        /* After a failed fdatasync the page cache no longer tells what the disk holds
+         * (the kernel may have dropped the dirty pages): stop until reopened. */
+        LOG_ERROR("storage: %s: fdatasync failed (%d); the log refuses appends until it is "
+                  "reopened, and the next start recovers it", l->dir, l->sync_res);
+        l->fail_permanent = true;
+        if (!l->fail_err)
+            l->fail_err = l->sync_res;
+        l->store->needs_recovery = true;
+    } else {
+        l->synced = SL_MAX(l->synced, l->sync_target);
+    }
+    log_deliver(l);
+    if (l->sync_wanted > l->synced && !l->fail_permanent)
+        st_store_schedule(l->store, l);
+}
+
+static void log_sync_done(void *ctx, int32_t res, uint32_t cqe_flags)
+{
+    (void)cqe_flags;
+    log_sync_op_done(ctx, res);
+}
+
+/* One group commit for the log: fdatasync of every segment with committed unsynced
+ * bytes (normally just the active one) and, after a roll, fsync of the directory. */
+static void log_issue_sync(st_log_t *l)
+{
+    if (l->sync_inflight || l->sync_wanted <= l->synced || l->fail_permanent)
+        return;
+    st_store_t *s = l->store;
+    uint32_t first = l->seg_count, n = 0;
+    for (uint32_t i = l->seg_count; i-- > 0;) {
+        st_segment_t *seg = l->segs[i];
+        if (seg->data_unsynced) {
+            first = i;
+            n++;
+        } else if (seg->sealed) {
+            break; /* committed bytes are in order: nothing unsynced before this */
+        }
+    }
+    bool dir = l->dir_unsynced && l->state != ST_LOG_DELETING;
+    if (n == 0 && !dir) {
+        /* Everything committed was covered by the previous round. */
+        l->synced = SL_MAX(l->synced, l->hwm);
+        log_deliver(l);
+        return;
+    }
+    if (st_store_ring_free(s) < n + (dir ? 1 : 0)) {
+        st_store_schedule(s, l); /* ring full: next turn */
+        return;
+    }
+    if (dir) {
+        l->sync_dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (l->sync_dirfd < 0) {
+            LOG_WARN("storage: %s: cannot open the directory to fsync it (%d); retrying",
+                     l->dir, -errno);
+            st_store_schedule(s, l);
+            return;
+        }
+    }
+    l->sync_inflight = true;
+    l->sync_ops = n + (dir ? 1 : 0);
+    l->sync_res = 0;
+    l->sync_target = l->hwm;
+    s->stats.sync_rounds++;
+    if (dir)
+        l->dir_unsynced = false;
+    /* sync_ops is set before the first submission, so a hook failing an op at once
+     * cannot finish the round early. Nothing touches l after the last submission. */
+    int dirfd = l->sync_dirfd;
+    for (uint32_t i = first; i < l->seg_count && n > 0; i++) {
+        st_segment_t *seg = l->segs[i];
+        if (!seg->data_unsynced)
+            continue;
+        seg->data_unsynced = false;
+        n--;
+        bool last = n == 0 && !dir;
+        int rc = st_store_submit_sync(s, seg->log_fd, true, log_sync_done, l);
+        if (rc != 0)
+            log_sync_op_done(l, rc);
+        if (last)
+            return;
+    }
+    if (dir) {
+        int rc = st_store_submit_sync(s, dirfd, false, log_sync_done, l);
+        if (rc != 0)
+            log_sync_op_done(l, rc);
+    }
+}
+
+/* --- repair after a failed write ----------------------------------------------------------- */
+
+static void log_repair(st_log_t *l)
+{
+    ASSERT(l->fail_err && !l->fail_permanent && log_idle(l) && l->inflight == 0);
+    ASSERT(l->hwm == l->fail_offset && l->fail_seg);
+    st_segment_t *fs = l->fail_seg;
+    uint32_t i = l->seg_count;
+    while (i-- > 0 && l->segs[i] != fs)
+        ;
+    ASSERT(i < l->seg_count && !fs->sealed);
+    ASSERT(fs->committed == l->fail_pos);
+    uint32_t deleted = 0;
+    int err = 0;
+    while (l->seg_count > i + 1) {
+        st_segment_t *seg = l->segs[--l->seg_count];
+        int e = st_segment_unlink(seg);
+        err = err ? err : e;
+        st_segment_drop(seg);
+        deleted++;
+    }
+    int64_t old_size = fs->size;
+    int e = st_segment_truncate(fs, l->fail_pos, l->hwm);
+    err = err ? err : e;
+    if (err) {
+        LOG_ERROR("storage: %s: repair after a failed write failed (%d); the log refuses "
+                  "appends until it is reopened", l->dir, err);
+        l->fail_permanent = true;
+        l->store->needs_recovery = true;
+        return;
+    }
+    LOG_WARN("storage: %s: after a failed write (%d): %s.log truncated from %lld to %lld "
+             "bytes, %u later segment(s) deleted, log end offset back from %lld to %lld",
+             l->dir, l->fail_err, fs->path, (long long)old_size, (long long)l->fail_pos, deleted,
+             (long long)l->leo, (long long)l->hwm);
+    if (deleted)
+        l->dir_unsynced = true;
+    l->first_unsealed = SL_MIN(l->first_unsealed, l->seg_count - 1);
+    l->leo = l->hwm;
+    l->recent_count = 0;
+    l->fail_err = 0;
+    l->fail_offset = INT64_MAX;
+    l->fail_seg = NULL;
+    l->fail_pos = 0;
+    log_check(l);
+}
+
+void st_log_do_work(st_log_t *l)
+{
+    if (l->in_callbacks) {
+        st_store_schedule(l->store, l);
+        return;
+    }
+    log_issue_sync(l);
+    if (l->fail_err && !l->fail_permanent && log_idle(l))
+        log_repair(l);
+    if (l->state != ST_LOG_OPEN && log_idle(l) && !l->on_work && l->in_callbacks == 0)
+        log_finalize(l);
+}

@@ -1,0 +1,102 @@
+/*
+ * st_store.h — the per-shard storage context: the ring that all partition-log disk
+ * I/O goes through, the pool of in-flight appends, the group commit, and the
+ * per-log-dir clean-shutdown marker.
+ *
+ * Ownership and threading
+ *   One store per shard, created and used only on that shard's thread (like its
+ *   ring, io_ring.h). The store owns every st_log_t opened on it until the log is
+ *   closed or deleted; st_store_close() closes the ones still open. The ring is the
+ *   caller's and must outlive the store.
+ *
+ * The event-loop contract
+ *   The shard loop calls io_ring_run_once() (which dispatches write and fdatasync
+ *   completions to storage) and then st_store_end_turn() once per turn. end_turn
+ *   issues the group commit: one fdatasync per log per turn at most, covering every
+ *   append of that log whose write had completed, so N acks=all produces to one
+ *   partition in one turn cost one fdatasync. It also runs deferred work: retrying a
+ *   sync that found the ring full, repairing a log after a failed write, and freeing
+ *   logs closed while their I/O was in flight.
+ *
+ * Memory (STYLE.md §7)
+ *   st_store_open allocates the append pool once: ST_MAX_PENDING_APPENDS_PER_SHARD
+ *   records of ~100 bytes. Appends take a record and return it before their
+ *   callback runs; an empty pool (or a full ring) is -EBUSY from st_log_append.
+ *
+ * Clean-shutdown marker (Kafka's <log.dir>/.kafka_cleanshutdown)
+ *   At start, before any log of a log dir opens, the process calls
+ *   st_clean_marker_take(): it reads and removes the marker, so that a crash from
+ *   then on leaves no marker and the next start recovers. was_clean selects
+ *   st_log_open(recover = !was_clean). After every log closed cleanly (and
+ *   st_store_needs_recovery() is false on every shard) the process writes it back
+ *   with st_clean_marker_write(). Content (Kafka 4.0's CleanShutdownFileHandler):
+ *       {"version":0,"brokerEpoch":-1}
+ *   written to the file, fsynced, then the directory fsynced.
+ */
+#ifndef ST_STORE_H
+#define ST_STORE_H
+
+#include "sl_base.h"
+#include "io_ring.h"
+
+typedef struct st_store st_store_t;
+
+typedef struct st_store_stats {
+    uint64_t appends;            /* accepted by st_log_append */
+    uint64_t append_bytes;
+    uint64_t append_busy;        /* refused with -EBUSY (pool or ring full) */
+    uint64_t writes_submitted;   /* write SQEs, resubmissions of short writes included */
+    uint64_t short_writes;
+    uint64_t write_errors;
+    uint64_t sync_rounds;        /* group commits issued (at most one per log per turn) */
+    uint64_t fdatasyncs;         /* fdatasync/fsync SQEs of those group commits */
+    uint64_t rolls;
+    uint64_t reads;
+    uint64_t read_cache_hits;    /* fetch positions found in the recent-batch cache */
+    uint64_t read_header_preads; /* pread(2)s of batch headers by fetch positioning */
+} st_store_stats_t;
+
+/* Creates the shard's storage context on ring. Returns 0 or -ENOMEM. */
+int st_store_open(st_store_t **out, io_ring_t *ring, int shard_id);
+/* Closes every log still open (cleanly: data fdatasynced, index files trimmed and
+ * synced), waits for their in-flight I/O by driving the ring (so: never from inside
+ * an io callback; other completions on the ring are dispatched meanwhile), then
+ * frees the store. */
+void st_store_close(st_store_t *s);
+/* Called once per event-loop turn after completions were dispatched: issues the
+ * group-commit fdatasync for every log that has completed writes waiting for a sync
+ * and runs the other deferred work (see above). Cannot fail; a sync that finds the
+ * ring full is retried at the next turn. */
+void st_store_end_turn(st_store_t *s);
+
+io_ring_t *st_store_ring(const st_store_t *s);
+int st_store_shard_id(const st_store_t *s);
+const st_store_stats_t *st_store_stats(const st_store_t *s);
+/* True once a log of this store lost data durability (a failed fdatasync, a failed
+ * repair, a failed clean close): the process must not write the clean-shutdown
+ * marker, so the next start recovers every log. */
+bool st_store_needs_recovery(const st_store_t *s);
+
+/* Reads and removes <log_dir>/.kafka_cleanshutdown. *was_clean tells whether it was
+ * there. Returns 0 or -errno (the marker may then still exist). */
+int st_clean_marker_take(const char *log_dir, bool *was_clean);
+/* Writes the marker durably (file and directory fsynced). Returns 0 or -errno. */
+int st_clean_marker_write(const char *log_dir);
+
+/* --- test seams ---------------------------------------------------------------- */
+
+/* How storage submits its writes and syncs. The defaults are io_submit_write() and
+ * io_submit_fdatasync() on the store's ring (a directory is fsynced, not datasynced).
+ * Tests replace them to complete writes out of order or to inject ENOSPC / EIO; a
+ * hook must eventually call cb(cb_ctx, res, 0) exactly once per call that returned
+ * 0, from the shard's thread and not from inside the hook. */
+typedef struct st_io_hooks {
+    int (*write)(void *arg, io_ring_t *ring, int fd, const void *buf, uint32_t len,
+                 uint64_t file_pos, io_cb_t cb, void *cb_ctx);
+    int (*sync)(void *arg, io_ring_t *ring, int fd, bool datasync, io_cb_t cb, void *cb_ctx);
+    void *arg;
+} st_io_hooks_t;
+/* Installs hooks (NULL members keep the default); NULL restores the defaults. */
+void st_store_set_io_hooks(st_store_t *s, const st_io_hooks_t *hooks);
+
+#endif /* ST_STORE_H */
