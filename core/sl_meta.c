@@ -253,20 +253,15 @@ bool sl_uuid_is_zero(const sl_uuid_t *u)
 void sl_uuid_to_base64(const sl_uuid_t *u, char out[23])
 {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    int o = 0;
-    for (int i = 0; i < 16; i += 3) {
-        uint32_t v = (uint32_t)u->b[i] << 16;
-        if (i + 1 < 16)
-            v |= (uint32_t)u->b[i + 1] << 8;
-        if (i + 2 < 16)
-            v |= u->b[i + 2];
-        out[o++] = tbl[(v >> 18) & 63];
-        out[o++] = tbl[(v >> 12) & 63];
-        if (i + 1 < 16)
-            out[o++] = tbl[(v >> 6) & 63];
-        if (i + 2 < 16)
-            out[o++] = tbl[v & 63];
+    /* 16 bytes = 5 groups of 3 (20 characters) + 1 byte (2 characters), no padding. */
+    for (int g = 0; g < 5; g++) {
+        uint32_t v = (uint32_t)u->b[3 * g] << 16 | (uint32_t)u->b[3 * g + 1] << 8 | u->b[3 * g + 2];
+        out[4 * g] = tbl[(v >> 18) & 63];
+        out[4 * g + 1] = tbl[(v >> 12) & 63];
+        out[4 * g + 2] = tbl[(v >> 6) & 63];
+        out[4 * g + 3] = tbl[v & 63];
     }
-    out[o] = 0;
-    ASSERT(o == 22);
+    out[20] = tbl[u->b[15] >> 2];
+    out[21] = tbl[(u->b[15] & 3) << 4];
+    out[22] = 0;
 }

@@ -400,7 +400,8 @@ void *sl_shard_main(void *arg)
         if (s->quiesced && atomic_load(&b->shards_quiesced) == b->shard_count && !s->local.head)
             break;
         int64_t timeout = io_timers_next_ns(&s->timers, io_now_ns());
-        if (ran > 0 || s->local.head)
+        if (ran > 0 || s->local.head ||
+            atomic_load_explicit(&s->fetch_wake, memory_order_acquire))
             timeout = 0;
         if (s->stopping && (timeout < 0 || timeout > 5000000))
             timeout = 5000000; /* poll the global quiesce while stopping */
