@@ -417,6 +417,7 @@ void *sl_shard_main(void *arg)
         io_ring_run_once(&s->ring, 1000000);
     }
     close_all_logs(s);
+    s->storage_needs_recovery = st_store_needs_recovery(s->store);
     st_store_close(s->store);
     if (s->meta)
         sl_meta_unref(s->meta);

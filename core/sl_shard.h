@@ -98,6 +98,7 @@ typedef struct sl_shard {
 
     bool stopping;
     bool quiesced;
+    bool storage_needs_recovery; /* set at exit: a log lost durability */
     uint64_t inflight_requests;
     uint64_t turns;
 } sl_shard_t;

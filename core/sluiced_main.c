@@ -238,7 +238,15 @@ int main(int argc, char **argv, char **envp)
         for (int j = 0; j < b->shard_count; j++)
             if (j != i)
                 io_spsc_destroy(&b->shards[i].inbox[j]);
+    bool needs_recovery = false;
+    for (int i = 0; i < b->shard_count; i++)
+        needs_recovery |= b->shards[i].storage_needs_recovery;
     free(b->shards);
+    if (needs_recovery) {
+        LOG_WARN("a log lost durability (failed write or sync): no clean-shutdown marker, the "
+                 "next start recovers every log");
+        return 1;
+    }
     if (failed) {
         LOG_ERROR("sluiced failed to start");
         return 1;

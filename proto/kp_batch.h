@@ -72,12 +72,12 @@
 #define KP_BATCH_OFF_PRODUCER_EPOCH 51
 #define KP_BATCH_OFF_BASE_SEQUENCE 53
 #define KP_BATCH_OFF_RECORDS_COUNT 57
-#define KP_BATCH_HEADER_BYTES 61  /* RECORD_BATCH_OVERHEAD */
-#define KP_BATCH_LOG_OVERHEAD 12  /* baseOffset + batchLength: not counted in batchLength */
-#define KP_BATCH_MIN_LENGTH 49    /* batchLength of a batch without records */
+#define KP_BATCH_HEADER_BYTES 61 /* RECORD_BATCH_OVERHEAD */
+#define KP_BATCH_LOG_OVERHEAD 12 /* baseOffset + batchLength: not counted in batchLength */
+#define KP_BATCH_MIN_LENGTH 49   /* batchLength of a batch without records */
 #define KP_BATCH_CRC_START KP_BATCH_OFF_ATTRIBUTES
 #define KP_BATCH_MAGIC_V2 2
-#define KP_RECORD_MIN_BYTES 7     /* length, attributes, 3 deltas/lengths, headerCount */
+#define KP_RECORD_MIN_BYTES 7 /* length, attributes, 3 deltas/lengths, headerCount */
 
 #define KP_BATCH_ATTR_CODEC_MASK 0x07
 #define KP_BATCH_ATTR_LOG_APPEND_TIME 0x08
@@ -203,30 +203,30 @@ int kp_batch_iter_next(kp_batch_iter_t *it, kp_batch_header_t *h, const uint8_t 
 /* --- records of an uncompressed batch ---------------------------------------- */
 
 typedef struct kp_record {
-    int64_t offset;           /* base_offset + offset_delta */
-    int64_t timestamp;        /* base_timestamp + delta, or max_timestamp for LogAppendTime */
+    int64_t offset;    /* base_offset + offset_delta */
+    int64_t timestamp; /* base_timestamp + delta, or max_timestamp for LogAppendTime */
     int64_t timestamp_delta;
     int32_t offset_delta;
     int8_t attributes;
-    int32_t key_len;          /* -1: null key (key == NULL) */
+    int32_t key_len; /* -1: null key (key == NULL) */
     const uint8_t *key;
-    int32_t value_len;        /* -1: null value (value == NULL) */
+    int32_t value_len; /* -1: null value (value == NULL) */
     const uint8_t *value;
     int32_t header_count;
-    const uint8_t *headers;   /* raw, already validated: walk with kp_header_iter */
+    const uint8_t *headers; /* raw, already validated: walk with kp_header_iter */
     uint32_t headers_bytes;
-    uint32_t size_bytes;      /* the whole record, its length varint included */
+    uint32_t size_bytes; /* the whole record, its length varint included */
 } kp_record_t;
 
 typedef struct kp_record_iter {
     const uint8_t *p;
     const uint8_t *end;
-    int32_t remaining;        /* records still expected (from recordsCount) */
+    int32_t remaining; /* records still expected (from recordsCount) */
     int32_t last_offset_delta;
     int32_t prev_offset_delta;
     int64_t base_offset;
     int64_t base_timestamp;
-    int64_t log_append_time;  /* -1 unless the batch uses LogAppendTime */
+    int64_t log_append_time; /* -1 unless the batch uses LogAppendTime */
 } kp_record_iter_t;
 
 /* Prepares iteration of the records of the complete batch at `batch` (h from
@@ -244,7 +244,7 @@ int kp_record_iter_next(kp_record_iter_t *it, kp_record_t *rec);
 typedef struct kp_record_header {
     int32_t key_len;
     const uint8_t *key;
-    int32_t value_len;        /* -1: null value */
+    int32_t value_len; /* -1: null value */
     const uint8_t *value;
 } kp_record_header_t;
 

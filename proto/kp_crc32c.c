@@ -123,8 +123,7 @@ __attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const 
  * a 64-bit reflected value (bit i = x^(63 - i)), is (crc * k) * x; feeding those 64
  * bits to `crc32` from a zero register multiplies by x^32 and reduces mod P. So the
  * result is crc * k * x^33 = crc * x^(8n). */
-__attribute__((target("sse4.2,pclmul"))) static inline uint64_t crc_shift(uint64_t crc,
-                                                                          uint32_t k)
+__attribute__((target("sse4.2,pclmul"))) static inline uint64_t crc_shift(uint64_t crc, uint32_t k)
 {
     __m128i a = _mm_cvtsi32_si128((int)(uint32_t)crc);
     __m128i b = _mm_cvtsi32_si128((int)k);
@@ -135,27 +134,26 @@ __attribute__((target("sse4.2,pclmul"))) static inline uint64_t crc_shift(uint64
 /* One chunk of three streams of block bytes each, starting from register c0.
  * Registers are linear in their input: CRC(s, A||B||C) = s*x^(8*3b) + CRC(0, A)*x^(8*2b)
  * + ... so streams 2 and 3 start at zero and the three are shifted and xored. */
-#define CRC_THREE_WAY(block, k1, k2)                                                       \
-    while (len >= 3 * (block)) {                                                           \
-        uint64_t c1 = 0, c2 = 0;                                                           \
-        const uint8_t *end = p + (block);                                                  \
-        do {                                                                               \
-            c0 = _mm_crc32_u64(c0, load64(p));                                             \
-            c1 = _mm_crc32_u64(c1, load64(p + (block)));                                   \
-            c2 = _mm_crc32_u64(c2, load64(p + 2 * (block)));                               \
-            c0 = _mm_crc32_u64(c0, load64(p + 8));                                         \
-            c1 = _mm_crc32_u64(c1, load64(p + (block) + 8));                               \
-            c2 = _mm_crc32_u64(c2, load64(p + 2 * (block) + 8));                           \
-            p += 16;                                                                       \
-        } while (p < end);                                                                 \
-        c0 = crc_shift(c0, (k2)) ^ crc_shift(c1, (k1)) ^ c2;                               \
-        p += 2 * (block);                                                                  \
-        len -= 3 * (block);                                                                \
+#define CRC_THREE_WAY(block, k1, k2)                                                               \
+    while (len >= 3 * (block)) {                                                                   \
+        uint64_t c1 = 0, c2 = 0;                                                                   \
+        const uint8_t *end = p + (block);                                                          \
+        do {                                                                                       \
+            c0 = _mm_crc32_u64(c0, load64(p));                                                     \
+            c1 = _mm_crc32_u64(c1, load64(p + (block)));                                           \
+            c2 = _mm_crc32_u64(c2, load64(p + 2 * (block)));                                       \
+            c0 = _mm_crc32_u64(c0, load64(p + 8));                                                 \
+            c1 = _mm_crc32_u64(c1, load64(p + (block) + 8));                                       \
+            c2 = _mm_crc32_u64(c2, load64(p + 2 * (block) + 8));                                   \
+            p += 16;                                                                               \
+        } while (p < end);                                                                         \
+        c0 = crc_shift(c0, (k2)) ^ crc_shift(c1, (k1)) ^ c2;                                       \
+        p += 2 * (block);                                                                          \
+        len -= 3 * (block);                                                                        \
     }
 
-__attribute__((target("sse4.2,pclmul"))) static uint32_t crc_sse42_pclmul(uint32_t crc,
-                                                                          const uint8_t *p,
-                                                                          size_t len)
+__attribute__((target("sse4.2,pclmul"))) static uint32_t
+crc_sse42_pclmul(uint32_t crc, const uint8_t *p, size_t len)
 {
     uint64_t c0 = (uint32_t)~crc;
     while (len > 0 && ((uintptr_t)p & 7) != 0) {

@@ -34,7 +34,8 @@ static int map_file(st_idxfile_t *f, size_t bytes, bool writable)
     f->map_bytes = 0;
     if (bytes == 0)
         return 0;
-    void *m = mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, f->fd, 0);
+    void *m =
+        mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, f->fd, 0);
     if (m == MAP_FAILED)
         return -errno;
     f->map = m;

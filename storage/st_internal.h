@@ -30,42 +30,49 @@
 #include "st_store.h"
 
 typedef struct st_write {
-    struct st_write *next;  /* FIFO link, or free-list link */
+    struct st_write *next; /* FIFO link, or free-list link */
     st_log_t *log;
     st_segment_t *seg;
     uint8_t *buf;
     uint32_t len;
-    uint32_t done_bytes;    /* written so far (short writes are resubmitted) */
-    int64_t pos;            /* file position in seg */
+    uint32_t done_bytes; /* written so far (short writes are resubmitted) */
+    int64_t pos;         /* file position in seg */
     int64_t base_offset;
     int64_t last_offset;
     st_append_cb_t cb;
     void *ctx;
-    int32_t res;            /* 0 or -errno of the write */
+    int32_t res; /* 0 or -errno of the write */
     bool sync;
     bool done;
 } st_write_t;
 
+/* 16 bytes: offsets relative to the active segment's base, like index entries. */
 typedef struct st_recent_batch {
-    int64_t base_offset;
-    int32_t last_offset_delta;
+    uint32_t rel_base_offset;
+    uint32_t last_offset_delta;
     uint32_t pos;
     uint32_t size;
 } st_recent_batch_t;
+_Static_assert(sizeof(st_recent_batch_t) == 16, "recent-batch cache entry size");
 
-typedef enum { ST_LOG_OPEN = 0, ST_LOG_CLOSING, ST_LOG_DELETING, ST_LOG_STATE_COUNT } st_log_state_t;
+typedef enum {
+    ST_LOG_OPEN = 0,
+    ST_LOG_CLOSING,
+    ST_LOG_DELETING,
+    ST_LOG_STATE_COUNT
+} st_log_state_t;
 
 struct st_log {
     st_store_t *store;
     char *dir;
     st_log_config_t cfg;
-    uint32_t index_max_bytes;        /* segment_index_bytes as a uint32 */
+    uint32_t index_max_bytes; /* segment_index_bytes as a uint32 */
     st_log_state_t state;
 
-    st_segment_t **segs;             /* by base offset; the last is active */
+    st_segment_t **segs; /* by base offset; the last is active */
     uint32_t seg_count;
     uint32_t seg_cap;
-    uint32_t first_unsealed;         /* segs[first_unsealed..] are not sealed */
+    uint32_t first_unsealed; /* segs[first_unsealed..] are not sealed */
 
     int64_t start_offset;
     int64_t leo;
@@ -75,22 +82,22 @@ struct st_log {
     st_write_t *head;
     st_write_t *tail;
     st_write_t *uncommitted;
-    uint32_t inflight;               /* writes submitted and not completed */
+    uint32_t inflight; /* writes submitted and not completed */
 
     /* Group commit: at most one sync round in flight. */
-    int64_t sync_wanted;             /* committed sync appends end below this */
-    int64_t synced;                  /* offsets below are durable */
-    int64_t sync_target;             /* what the round in flight covers */
-    uint32_t sync_ops;               /* SQEs of the round still outstanding */
+    int64_t sync_wanted; /* committed sync appends end below this */
+    int64_t synced;      /* offsets below are durable */
+    int64_t sync_target; /* what the round in flight covers */
+    uint32_t sync_ops;   /* SQEs of the round still outstanding */
     int32_t sync_res;
-    int sync_dirfd;                  /* directory fd of the round, -1 if none */
+    int sync_dirfd; /* directory fd of the round, -1 if none */
     bool sync_inflight;
-    bool dir_unsynced;               /* a segment file was created since the last round */
+    bool dir_unsynced; /* a segment file was created since the last round */
 
     /* Failure (see st_log.h "Failed writes"). */
-    int32_t fail_err;                /* 0, or the error appends return */
-    bool fail_permanent;             /* a sync failed: only reopening helps */
-    int64_t fail_offset;             /* base offset of the earliest failed write */
+    int32_t fail_err;    /* 0, or the error appends return */
+    bool fail_permanent; /* a sync failed: only reopening helps */
+    int64_t fail_offset; /* base offset of the earliest failed write */
     st_segment_t *fail_seg;
     int64_t fail_pos;
 
@@ -104,7 +111,7 @@ struct st_log {
     st_log_t *store_next;
     st_log_t *work_next;
     bool on_work;
-    uint32_t in_callbacks;           /* > 0 while this log's code runs user callbacks */
+    uint32_t in_callbacks; /* > 0 while this log's code runs user callbacks */
 };
 
 struct st_store {
@@ -113,8 +120,8 @@ struct st_store {
     st_write_t *pool;
     st_write_t *free_writes;
     uint32_t writes_in_use;
-    st_log_t *logs;                  /* every log not yet freed */
-    st_log_t *work;                  /* logs with deferred work for end_turn */
+    st_log_t *logs; /* every log not yet freed */
+    st_log_t *work; /* logs with deferred work for end_turn */
     st_io_hooks_t hooks;
     st_store_stats_t stats;
     bool needs_recovery;
@@ -158,8 +165,8 @@ typedef struct st_reader {
     int64_t file_size;
     uint8_t *buf;
     uint32_t cap;
-    int64_t buf_pos;                 /* file position of buf[0] */
-    uint32_t buf_len;                /* valid bytes in buf */
+    int64_t buf_pos;  /* file position of buf[0] */
+    uint32_t buf_len; /* valid bytes in buf */
 } st_reader_t;
 
 int st_reader_init(st_reader_t *r, uint32_t cap);

@@ -22,9 +22,9 @@ static void log_sync_done(void *ctx, int32_t res, uint32_t cqe_flags);
 
 void st_log_config_default(st_log_config_t *c)
 {
-    c->segment_bytes = 1073741824;      /* segment.bytes */
-    c->index_interval_bytes = 4096;     /* index.interval.bytes */
-    c->segment_index_bytes = 10485760;  /* segment.index.bytes */
+    c->segment_bytes = 1073741824;     /* segment.bytes */
+    c->index_interval_bytes = 4096;    /* index.interval.bytes */
+    c->segment_index_bytes = 10485760; /* segment.index.bytes */
 }
 
 bool st_log_config_valid(const st_log_config_t *c)
@@ -97,7 +97,8 @@ void st_log_seal_committed(st_log_t *l)
         int err = st_segment_seal(seg, false);
         if (err)
             LOG_WARN("storage: %s: trimming the index files failed (%d); they will be "
-                     "rebuilt when the log is next opened", seg->path, err);
+                     "rebuilt when the log is next opened",
+                     seg->path, err);
         l->first_unsealed++;
     }
 }
@@ -209,7 +210,8 @@ static void log_close_clean(st_log_t *l)
     }
     if (err || l->fail_err) {
         LOG_ERROR("storage: %s: not closed cleanly (%d, failure %d); the next start must "
-                  "recover it", l->dir, err, l->fail_err);
+                  "recover it",
+                  l->dir, err, l->fail_err);
         l->store->needs_recovery = true;
     }
 }
@@ -323,10 +325,13 @@ int64_t st_log_size_bytes(const st_log_t *l)
 static bool log_needs_roll(const st_log_t *l, const st_segment_t *act, uint32_t len,
                            int64_t last_offset)
 {
+    /* Even an empty segment rolls when its base is too far behind (a directory
+     * whose last segment is empty but named far below the log end). */
+    if (last_offset - act->base_offset > INT32_MAX)
+        return true;
     if (act->size == 0)
         return false;
-    return act->size + (int64_t)len > l->cfg.segment_bytes || st_segment_index_full(act) ||
-           last_offset - act->base_offset > INT32_MAX;
+    return act->size + (int64_t)len > l->cfg.segment_bytes || st_segment_index_full(act);
 }
 
 static int log_roll(st_log_t *l)
@@ -353,12 +358,13 @@ static int log_roll(st_log_t *l)
     return 0;
 }
 
-static void recent_push(st_log_t *l, int64_t base_offset, int32_t last_delta, int64_t pos,
-                        uint32_t size)
+static void recent_push(st_log_t *l, const st_segment_t *act, int64_t base_offset,
+                        int32_t last_delta, int64_t pos, uint32_t size)
 {
+    ASSERT(base_offset >= act->base_offset && base_offset - act->base_offset <= INT32_MAX);
     st_recent_batch_t *r = &l->recent[l->recent_next];
-    r->base_offset = base_offset;
-    r->last_offset_delta = last_delta;
+    r->rel_base_offset = (uint32_t)(base_offset - act->base_offset);
+    r->last_offset_delta = (uint32_t)last_delta;
     r->pos = (uint32_t)pos;
     r->size = size;
     l->recent_next = (l->recent_next + 1) % ST_RECENT_BATCHES_PER_LOG;
@@ -410,7 +416,7 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
 
     act->size += len;
     st_segment_note_batch(act, w->pos, len, last, h.max_timestamp, l->cfg.index_interval_bytes);
-    recent_push(l, base, h.last_offset_delta, w->pos, len);
+    recent_push(l, act, base, h.last_offset_delta, w->pos, len);
     l->leo = last + 1;
 
     if (l->tail)
@@ -559,7 +565,8 @@ static void log_sync_op_done(st_log_t *l, int32_t res)
         /* After a failed fdatasync the page cache no longer tells what the disk holds
          * (the kernel may have dropped the dirty pages): stop until reopened. */
         LOG_ERROR("storage: %s: fdatasync failed (%d); the log refuses appends until it is "
-                  "reopened, and the next start recovers it", l->dir, l->sync_res);
+                  "reopened, and the next start recovers it",
+                  l->dir, l->sync_res);
         l->fail_permanent = true;
         if (!l->fail_err)
             l->fail_err = l->sync_res;
@@ -609,8 +616,8 @@ static void log_issue_sync(st_log_t *l)
     if (dir) {
         l->sync_dirfd = open(l->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (l->sync_dirfd < 0) {
-            LOG_WARN("storage: %s: cannot open the directory to fsync it (%d); retrying",
-                     l->dir, -errno);
+            LOG_WARN("storage: %s: cannot open the directory to fsync it (%d); retrying", l->dir,
+                     -errno);
             st_store_schedule(s, l);
             return;
         }
@@ -671,7 +678,8 @@ static void log_repair(st_log_t *l)
     err = err ? err : e;
     if (err) {
         LOG_ERROR("storage: %s: repair after a failed write failed (%d); the log refuses "
-                  "appends until it is reopened", l->dir, err);
+                  "appends until it is reopened",
+                  l->dir, err);
         l->fail_permanent = true;
         l->store->needs_recovery = true;
         return;

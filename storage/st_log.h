@@ -97,6 +97,10 @@
  *      int32), and the .index/.timeindex rebuilt from scratch.
  *   3. At the first invalid byte the segment is truncated there and every later
  *      segment deleted; each is logged with LOG_WARN (file, position, bytes, reason).
+ *   Limit of the format: baseOffset and partitionLeaderEpoch lie outside the CRC. A
+ *   damaged baseOffset that moves backwards or out of the segment's range is caught
+ *   (step 2); one that only jumps forward looks like a legal offset gap (compaction
+ *   leaves those) and is kept, as Kafka keeps it.
  *   recover=false (a clean shutdown): segments are trusted; each index is opened and
  *   sanity-checked (size a multiple of the entry, entries increasing, positions inside
  *   the .log) and rebuilt from batch headers when missing or implausible; the last

@@ -28,21 +28,21 @@ typedef struct ml_op {
     st_metalog_cb_t cb;
     void *ctx;
     int32_t res;
-    bool written;           /* the write completed (res says how) */
-    uint8_t rec[];          /* header + payload, as written */
+    bool written;  /* the write completed (res says how) */
+    uint8_t rec[]; /* header + payload, as written */
 } ml_op_t;
 
 struct st_metalog {
     int fd;
     char *path;
-    int64_t end;            /* next write position */
-    io_ring_t *ring;        /* set by the first append */
-    ml_op_t *head;          /* pending appends, in order */
+    int64_t end;     /* next write position */
+    io_ring_t *ring; /* set by the first append */
+    ml_op_t *head;   /* pending appends, in order */
     ml_op_t *tail;
     uint32_t pending;
     uint32_t writes_inflight;
     bool sync_inflight;
-    ml_op_t *sync_last;     /* the last op the sync in flight covers */
+    ml_op_t *sync_last; /* the last op the sync in flight covers */
     int32_t fail_err;
 };
 
@@ -150,7 +150,8 @@ static int metalog_replay(st_metalog_t *m, int64_t size, st_metalog_replay_cb cb
     }
     if (pos < size) {
         LOG_WARN("storage: metadata log %s: %s at byte %lld after %llu records; truncating "
-                 "%lld bytes", m->path, why, (long long)pos, (unsigned long long)records,
+                 "%lld bytes",
+                 m->path, why, (long long)pos, (unsigned long long)records,
                  (long long)(size - pos));
         if (ftruncate(m->fd, pos) != 0 || fdatasync(m->fd) != 0) {
             err = -errno;
@@ -204,7 +205,8 @@ int st_metalog_open(const char *path, st_metalog_replay_cb cb, void *ctx, st_met
         header_build(want);
         if (memcmp(h, want, sizeof(h)) != 0) {
             LOG_ERROR("storage: %s is not a sluice metadata log (bad magic, version or "
-                      "header CRC); leaving it untouched", path);
+                      "header CRC); leaving it untouched",
+                      path);
             err = SL_ERR_CORRUPT;
             goto out_close_fd;
         }
@@ -336,7 +338,8 @@ static void ml_write_done(void *ctx, int32_t res, uint32_t cqe_flags)
         if (!m->fail_err) {
             m->fail_err = res;
             LOG_ERROR("storage: metadata log %s: write at %lld failed (%d); appends refused "
-                      "until reopened", m->path, (long long)op->pos, res);
+                      "until reopened",
+                      m->path, (long long)op->pos, res);
         }
         ml_deliver_failed(m);
         return;
@@ -361,7 +364,8 @@ static void ml_sync_done(void *ctx, int32_t res, uint32_t cqe_flags)
     if (res < 0 && !m->fail_err) {
         m->fail_err = res;
         LOG_ERROR("storage: metadata log %s: fdatasync failed (%d); appends refused until "
-                  "reopened", m->path, res);
+                  "reopened",
+                  m->path, res);
     }
     ml_maybe_sync(m);
     while (done) {

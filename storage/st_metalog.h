@@ -54,8 +54,7 @@ typedef struct st_metalog st_metalog_t;
 
 /* Called once per valid record at open, in order. payload is valid during the call
  * only. Return 0 to continue; anything else aborts the open with that value. */
-typedef int (*st_metalog_replay_cb)(void *ctx, uint16_t type, const uint8_t *payload,
-                                    uint32_t len);
+typedef int (*st_metalog_replay_cb)(void *ctx, uint16_t type, const uint8_t *payload, uint32_t len);
 
 /* Opens or creates the file at path and replays every valid record in order
  * (synchronously, start-up); a torn or corrupt tail is truncated (logged). A new file

@@ -19,7 +19,7 @@ typedef struct hdr_scan {
     st_log_t *log;
     st_segment_t *seg;
     int64_t pos;
-    int64_t limit;      /* committed bytes: whole batches only */
+    int64_t limit; /* committed bytes: whole batches only */
     int64_t buf_pos;
     int64_t buf_len;
     uint8_t buf[HDR_SCAN_CHUNK_BYTES];
@@ -88,13 +88,17 @@ static uint32_t seg_index_for(const st_log_t *l, int64_t offset)
     return lo;
 }
 
+/* Newest first: the batch of the active segment holding target, if cached. */
 static bool recent_find(const st_log_t *l, int64_t target, int64_t *pos, uint32_t *size)
 {
+    int64_t seg_base = st_log_active(l)->base_offset;
     for (uint32_t k = 0; k < l->recent_count; k++) {
-        uint32_t i = (l->recent_next + ST_RECENT_BATCHES_PER_LOG - 1 - k) % ST_RECENT_BATCHES_PER_LOG;
+        uint32_t i =
+            (l->recent_next + ST_RECENT_BATCHES_PER_LOG - 1 - k) % ST_RECENT_BATCHES_PER_LOG;
         const st_recent_batch_t *r = &l->recent[i];
-        if (r->base_offset <= target) {
-            if (target > r->base_offset + r->last_offset_delta)
+        int64_t base = seg_base + r->rel_base_offset;
+        if (base <= target) {
+            if (target > base + (int64_t)r->last_offset_delta)
                 return false;
             *pos = r->pos;
             *size = r->size;
@@ -164,8 +168,8 @@ int st_log_read(st_log_t *l, int64_t offset, uint32_t max_bytes, st_slice_t *out
         out->seg = seg;
         return 0;
     }
-    LOG_WARN("storage: %s: offset %lld, below the high watermark %lld, is in no batch",
-             l->dir, (long long)offset, (long long)l->hwm);
+    LOG_WARN("storage: %s: offset %lld, below the high watermark %lld, is in no batch", l->dir,
+             (long long)offset, (long long)l->hwm);
     return SL_ERR_CORRUPT;
 }
 

@@ -242,7 +242,8 @@ static int segment_open_indexes(st_log_t *l, st_segment_t *seg, bool writable)
 {
     char path[SL_MAX_PATH];
     st_segment_file(seg, ".index", path, sizeof(path));
-    int err = st_idxfile_open(&seg->oindex, path, ST_OINDEX_ENTRY_BYTES, l->index_max_bytes, writable);
+    int err =
+        st_idxfile_open(&seg->oindex, path, ST_OINDEX_ENTRY_BYTES, l->index_max_bytes, writable);
     if (!err)
         err = st_oindex_check(&seg->oindex, seg->size);
     if (!err) {
@@ -276,10 +277,11 @@ static int segment_open_indexes(st_log_t *l, st_segment_t *seg, bool writable)
 static int segment_load_trusted(st_log_t *l, st_segment_t *seg, st_reader_t *rd, bool last,
                                 scan_result_t *res)
 {
-    int err = segment_open_indexes(l, seg, last);
+    int err = seg->size > ST_MAX_SEGMENT_BYTES ? SL_ERR_CORRUPT /* no index can describe it */
+                                               : segment_open_indexes(l, seg, last);
     if (err == SL_ERR_CORRUPT || err == -ENOENT) {
-        LOG_WARN("storage: %s: index files %s; rebuilding them from the log",
-                 seg->path, err == -ENOENT ? "missing" : "implausible");
+        LOG_WARN("storage: %s: index files %s; rebuilding them from the log", seg->path,
+                 err == -ENOENT ? "missing" : "implausible");
         err = segment_rebuild(l, seg, rd, seg->base_offset, false, res);
         if (err)
             return err;
@@ -312,12 +314,18 @@ static int segment_load_trusted(st_log_t *l, st_segment_t *seg, st_reader_t *rd,
         if (kp_batch_parse_prefix(p, (size_t)n, &h) != 0 ||
             kp_batch_last_offset(&h) != seg->base_offset + rel) {
             LOG_WARN("storage: %s: the last index entry does not name a batch; rebuilding "
-                     "the index files from the log", seg->path);
+                     "the index files from the log",
+                     seg->path);
             return segment_rebuild(l, seg, rd, seg->base_offset, false, res);
         }
     }
     seg->bytes_since_index = 0;
-    return segment_scan(l, seg, rd, start, seg->base_offset, false, res);
+    err = segment_scan(l, seg, rd, start, seg->base_offset, false, res);
+    if (err || !res->truncated)
+        return err;
+    /* A torn tail after a clean shutdown (the marker lied, or the file was cut by
+     * hand): index entries may name the dropped bytes. Rare: rebuild them. */
+    return segment_rebuild(l, seg, rd, seg->base_offset, false, res);
 }
 
 int st_log_load(st_log_t *l, bool recover)
@@ -338,8 +346,8 @@ int st_log_load(st_log_t *l, bool recover)
         st_segment_t *seg;
         err = st_segment_open(l->dir, bases[i], &seg);
         if (err) {
-            LOG_ERROR("storage: %s: cannot open segment %020lld (%d)", l->dir,
-                      (long long)bases[i], err);
+            LOG_ERROR("storage: %s: cannot open segment %020lld (%d)", l->dir, (long long)bases[i],
+                      err);
             goto out_drop_segments;
         }
         err = st_log_segs_push(l, seg);

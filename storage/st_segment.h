@@ -35,32 +35,32 @@
 #define ST_SEGMENT_NAME_DIGITS 20
 
 typedef struct st_idxfile {
-    int fd;                /* -1 once sealed (or for a loaded, read-only file) */
-    uint8_t *map;          /* NULL when map_bytes == 0 */
+    int fd;       /* -1 once sealed (or for a loaded, read-only file) */
+    uint8_t *map; /* NULL when map_bytes == 0 */
     size_t map_bytes;
-    uint32_t entry_bytes;  /* ST_OINDEX_ENTRY_BYTES or ST_TINDEX_ENTRY_BYTES */
-    uint32_t entries;      /* entries written */
-    uint32_t max_entries;  /* entries the mapping can hold */
+    uint32_t entry_bytes; /* ST_OINDEX_ENTRY_BYTES or ST_TINDEX_ENTRY_BYTES */
+    uint32_t entries;     /* entries written */
+    uint32_t max_entries; /* entries the mapping can hold */
 } st_idxfile_t;
 
 typedef struct st_segment {
     atomic_int refs;
-    atomic_bool deleted;   /* names unlinked; space freed with the last reference */
+    atomic_bool deleted; /* names unlinked; space freed with the last reference */
     int log_fd;
     int64_t base_offset;
 
     /* Owner shard only from here. */
-    int64_t size;          /* bytes reserved by appends: the next write position */
-    int64_t committed;     /* bytes below the log's HWM: what fetches may read */
+    int64_t size;      /* bytes reserved by appends: the next write position */
+    int64_t committed; /* bytes below the log's HWM: what fetches may read */
     st_idxfile_t oindex;
     st_idxfile_t tindex;
     int64_t max_ts;        /* max batch timestamp so far (-1: none) */
     int64_t max_ts_offset; /* last offset of the batch holding it */
     int64_t bytes_since_index;
-    bool sealed;           /* index files trimmed and closed */
-    bool data_unsynced;    /* committed bytes not yet covered by an issued fdatasync */
-    bool index_unsynced;   /* index files rewritten and not yet fsynced */
-    char path[];           /* "<dir>/<20-digit base offset>", no suffix */
+    bool sealed;         /* index files trimmed and closed */
+    bool data_unsynced;  /* committed bytes not yet covered by an issued fdatasync */
+    bool index_unsynced; /* index files rewritten and not yet fsynced */
+    char path[];         /* "<dir>/<20-digit base offset>", no suffix */
 } st_segment_t;
 
 /* --- segments ------------------------------------------------------------------ */

@@ -15,8 +15,7 @@ static int default_write(void *arg, io_ring_t *ring, int fd, const void *buf, ui
     return io_submit_write(ring, fd, buf, len, file_pos, cb, cb_ctx);
 }
 
-static int default_sync(void *arg, io_ring_t *ring, int fd, bool datasync, io_cb_t cb,
-                        void *cb_ctx)
+static int default_sync(void *arg, io_ring_t *ring, int fd, bool datasync, io_cb_t cb, void *cb_ctx)
 {
     (void)arg;
     if (datasync)

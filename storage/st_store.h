@@ -42,14 +42,14 @@
 typedef struct st_store st_store_t;
 
 typedef struct st_store_stats {
-    uint64_t appends;            /* accepted by st_log_append */
+    uint64_t appends; /* accepted by st_log_append */
     uint64_t append_bytes;
-    uint64_t append_busy;        /* refused with -EBUSY (pool or ring full) */
-    uint64_t writes_submitted;   /* write SQEs, resubmissions of short writes included */
+    uint64_t append_busy;      /* refused with -EBUSY (pool or ring full) */
+    uint64_t writes_submitted; /* write SQEs, resubmissions of short writes included */
     uint64_t short_writes;
     uint64_t write_errors;
-    uint64_t sync_rounds;        /* group commits issued (at most one per log per turn) */
-    uint64_t fdatasyncs;         /* fdatasync/fsync SQEs of those group commits */
+    uint64_t sync_rounds; /* group commits issued (at most one per log per turn) */
+    uint64_t fdatasyncs;  /* fdatasync/fsync SQEs of those group commits */
     uint64_t rolls;
     uint64_t reads;
     uint64_t read_cache_hits;    /* fetch positions found in the recent-batch cache */

@@ -49,8 +49,8 @@
  * Running out returns -EBUSY from st_log_append (backpressure). */
 #define ST_MAX_PENDING_APPENDS_PER_SHARD 16384
 /* Batch positions of the active segment kept in memory per log so tail fetches
- * need no index lookup or disk read (16 B each). */
-#define ST_RECENT_BATCHES_PER_LOG 32
+ * need no index lookup or disk read: 16 B each, 256 B per partition. */
+#define ST_RECENT_BATCHES_PER_LOG 16
 /* Sequential read chunk of recovery and index rebuild (one buffer per open). */
 #define ST_RECOVERY_READ_BYTES (4 * 1024 * 1024)
 /* Metadata log (st_metalog.h): largest record payload, appends in flight. */
