@@ -12,6 +12,7 @@
  *   record 0: key "k0", null value, one header h=v, offsetDelta 0, timestampDelta 0
  *   record 1: key "key1", value "value", no headers, offsetDelta 1, timestampDelta 5
  * The CRC 0x151D3739 was computed independently of kp_crc32c (bit-at-a-time). */
+/* clang-format off */
 static const uint8_t golden[90] = {
     /*  0 baseOffset            */ 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
     /*  8 batchLength = 78      */ 0x00, 0x00, 0x00, 0x4e,
@@ -38,6 +39,7 @@ static const uint8_t golden[90] = {
     /*    valueLen 5, "value"   */ 0x0a, 0x76, 0x61, 0x6c, 0x75, 0x65,
     /*    headerCount 0         */ 0x00,
 };
+/* clang-format on */
 
 static void put_be32(uint8_t *p, uint32_t v)
 {
@@ -188,8 +190,8 @@ Test(batch, rejects_bad_magic_codec_deltas_and_counts)
     cr_assert_eq(parse_mutated(KP_BATCH_OFF_LAST_OFFSET_DELTA, 0xFFFFFFFFu, 90), SL_ERR_CORRUPT);
     cr_assert_eq(parse_mutated(KP_BATCH_OFF_RECORDS_COUNT, 0xFFFFFFFFu, 90), SL_ERR_CORRUPT);
     cr_assert_eq(parse_mutated(KP_BATCH_OFF_RECORDS_COUNT, 3, 90), SL_ERR_CORRUPT); /* > delta+1 */
-    cr_assert_eq(parse_mutated(KP_BATCH_OFF_LAST_OFFSET_DELTA, 1000, 90), 0);     /* gaps ok */
-    cr_assert_eq(parse_mutated(KP_BATCH_OFF_RECORDS_COUNT, 0, 90), 0);            /* empty ok */
+    cr_assert_eq(parse_mutated(KP_BATCH_OFF_LAST_OFFSET_DELTA, 1000, 90), 0);       /* gaps ok */
+    cr_assert_eq(parse_mutated(KP_BATCH_OFF_RECORDS_COUNT, 0, 90), 0);              /* empty ok */
 
     /* Base offset + delta must not overflow. */
     memcpy(b, golden, sizeof(b));
@@ -361,8 +363,8 @@ Test(batch, malformed_records_are_corrupt)
 
     /* An overlong varint (6 continuation bytes) for the timestamp delta of record 1
      * fits a varlong but an offset delta of 6 bytes does not fit a varint. */
-    static const uint8_t rec_overlong[] = {0x18, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff,
-                                           0x01, 0x00, 0x00, 0x00, 0x00};
+    static const uint8_t rec_overlong[] = {0x18, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff,
+                                           0xff, 0x01, 0x00, 0x00, 0x00, 0x00};
     uint8_t c[61 + sizeof(rec_overlong)];
     memcpy(c, golden, 61);
     memcpy(c + 61, rec_overlong, sizeof(rec_overlong));

@@ -106,8 +106,8 @@ Test(crc32c, every_length_and_alignment_matches_the_table)
 Test(crc32c, long_buffers_through_the_three_way_path_match_the_table)
 {
     /* Lengths around the 3 x 256 and 3 x 8192 chunk sizes, and odd large ones. */
-    static const size_t lens[] = {767, 768, 769, 1000, 1536, 2304, 4096, 24575, 24576,
-                                  24577, 25344, 49152, 65536, 100003, 1 << 20};
+    static const size_t lens[] = {767,   768,   769,   1000,  1536,  2304,   4096,   24575,
+                                  24576, 24577, 25344, 49152, 65536, 100003, 1 << 20};
     size_t max = 1 << 20;
     uint8_t *buf = malloc(max + 16);
     cr_assert(buf);
@@ -117,8 +117,8 @@ Test(crc32c, long_buffers_through_the_three_way_path_match_the_table)
             uint32_t want = kp_crc32c_with(KP_CRC32C_TABLE, 0, buf + align, lens[i]);
             for (int impl = 1; impl < KP_CRC32C_IMPL_COUNT; impl++)
                 if (kp_crc32c_impl_supported(impl))
-                    cr_assert_eq(kp_crc32c_with(impl, 0, buf + align, lens[i]), want,
-                                 "%s len %zu", kp_crc32c_impl_name(impl), lens[i]);
+                    cr_assert_eq(kp_crc32c_with(impl, 0, buf + align, lens[i]), want, "%s len %zu",
+                                 kp_crc32c_impl_name(impl), lens[i]);
         }
     }
     free(buf);
@@ -150,8 +150,8 @@ Test(crc32c, prints_throughput)
             total += 64 * len;
             t = now_s();
         } while (t - t0 < 0.2);
-        printf("crc32c %-22s %7.2f GB/s (64 KiB buffers, crc %08x)%s\n",
-               kp_crc32c_impl_name(impl), (double)total / (t - t0) / 1e9, c,
+        printf("crc32c %-22s %7.2f GB/s (64 KiB buffers, crc %08x)%s\n", kp_crc32c_impl_name(impl),
+               (double)total / (t - t0) / 1e9, c,
                impl == (int)kp_crc32c_impl() ? "  <- selected" : "");
     }
 #if defined(__SANITIZE_ADDRESS__)
