@@ -14,6 +14,7 @@
 #include "sl_base.h"
 #include "sl_api.h"
 #include "sl_fanout.h"
+#include "sl_topic_config.h"
 #include "kp_batch.h"
 #include "kp_messages.h"
 #include "st_log.h"
@@ -142,10 +143,7 @@ static int16_t validate_batch(sl_req_t *req, const sl_topic_meta_t *t, kp_bytes_
         *msg = "zstd needs Produce v7 or later";
         return KE_UNSUPPORTED_COMPRESSION_TYPE;
     }
-    int64_t max = req->shard->config->message_max_bytes;
-    for (int32_t i = 0; i < t->config_count; i++)
-        if (strcmp(t->configs[i].name, "max.message.bytes") == 0)
-            max = strtoll(t->configs[i].value, NULL, 10);
+    int64_t max = sl_topic_config_long(req->shard->config, t, "max.message.bytes");
     if (records.len > max) {
         *msg = "record batch larger than max.message.bytes";
         return KE_MESSAGE_TOO_LARGE;

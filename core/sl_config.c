@@ -47,10 +47,60 @@ const sl_config_desc_t sl_config_descs[] = {
      INT32_MAX, "Maximum size of an offset index file"},
     {"message.max.bytes", SL_CFG_INT, OFF(message_max_bytes), "1048588", 0, INT32_MAX,
      "Largest record batch accepted"},
+    {"log.retention.hours", SL_CFG_INT, OFF(log_retention_hours), "168", -1, INT32_MAX,
+     "Hours to keep a log segment (lowest precedence of the three retention settings)"},
+    {"log.retention.minutes", SL_CFG_LONG, OFF(log_retention_minutes), "-2", -2, INT64_MAX / 60000,
+     "Minutes to keep a log segment; overrides log.retention.hours"},
+    {"log.retention.ms", SL_CFG_LONG, OFF(log_retention_ms_set), "-2", -2, INT64_MAX,
+     "Milliseconds to keep a log segment (-1: forever); overrides the other two"},
+    {"log.retention.bytes", SL_CFG_LONG, OFF(log_retention_bytes), "-1", -1, INT64_MAX,
+     "Largest size of a partition's log before old segments are deleted (-1: no limit)"},
+    {"log.roll.hours", SL_CFG_INT, OFF(log_roll_hours), "168", 1, INT32_MAX,
+     "Hours before a new segment is rolled"},
+    {"log.roll.ms", SL_CFG_LONG, OFF(log_roll_ms_set), "-2", -2, INT64_MAX,
+     "Milliseconds before a new segment is rolled; overrides log.roll.hours"},
+    {"log.roll.jitter.hours", SL_CFG_INT, OFF(log_roll_jitter_hours), "0", 0, INT32_MAX,
+     "Random jitter subtracted from the roll time, hours"},
+    {"log.roll.jitter.ms", SL_CFG_LONG, OFF(log_roll_jitter_ms_set), "-2", -2, INT64_MAX,
+     "Random jitter subtracted from the roll time, ms; overrides the hours"},
+    {"log.flush.interval.messages", SL_CFG_LONG, OFF(log_flush_interval_messages),
+     "9223372036854775807", 1, INT64_MAX, "Messages appended before a log is flushed to disk"},
+    {"log.flush.interval.ms", SL_CFG_LONG, OFF(log_flush_interval_ms), "9223372036854775807", 0,
+     INT64_MAX, "Longest time unflushed data stays in the page cache"},
+    {"log.retention.check.interval.ms", SL_CFG_LONG, OFF(log_retention_check_interval_ms),
+     "300000", 1, INT64_MAX, "How often logs are checked for segments to delete"},
+    {"log.segment.delete.delay.ms", SL_CFG_LONG, OFF(log_segment_delete_delay_ms), "60000", 0,
+     INT64_MAX, "Delay before a deleted segment's file is removed"},
+    {"log.cleaner.delete.retention.ms", SL_CFG_LONG, OFF(log_cleaner_delete_retention_ms),
+     "86400000", 0, INT64_MAX, "How long compaction keeps delete tombstones"},
+    {"log.cleaner.min.compaction.lag.ms", SL_CFG_LONG, OFF(log_cleaner_min_compaction_lag_ms),
+     "0", 0, INT64_MAX, "Minimum age of a record before it may be compacted"},
+    {"log.cleaner.max.compaction.lag.ms", SL_CFG_LONG, OFF(log_cleaner_max_compaction_lag_ms),
+     "9223372036854775807", 1, INT64_MAX, "Maximum age of a record before it must be compacted"},
+    {"log.cleaner.min.cleanable.ratio", SL_CFG_SHORT_STRING, OFF(log_cleaner_min_cleanable_ratio),
+     "0.5", 0, 31, "Dirty ratio that makes a log eligible for compaction"},
+    {"log.cleanup.policy", SL_CFG_SHORT_STRING, OFF(log_cleanup_policy), "delete", 0, 63,
+     "delete, compact, or both (comma-separated)"},
+    {"compression.type", SL_CFG_SHORT_STRING, OFF(compression_type), "producer", 0, 31,
+     "Compression of stored batches: producer keeps what the producer sent"},
+    {"log.message.timestamp.type", SL_CFG_SHORT_STRING, OFF(log_message_timestamp_type),
+     "CreateTime", 0, 31, "CreateTime or LogAppendTime"},
+    {"log.message.timestamp.before.max.ms", SL_CFG_LONG,
+     OFF(log_message_timestamp_before_max_ms), "9223372036854775807", 0, INT64_MAX,
+     "How far in the past a CreateTime timestamp may be"},
+    {"log.message.timestamp.after.max.ms", SL_CFG_LONG, OFF(log_message_timestamp_after_max_ms),
+     "9223372036854775807", 0, INT64_MAX, "How far in the future a CreateTime timestamp may be"},
+    {"min.insync.replicas", SL_CFG_INT, OFF(min_insync_replicas), "1", 1, 1,
+     "Accepted for compatibility; a single node always has exactly one in-sync replica"},
+    {"unclean.leader.election.enable", SL_CFG_BOOL, OFF(unclean_leader_election_enable), "false",
+     0, 1, "Accepted for compatibility; meaningless on a single node (there is no other replica)"},
+    {"log.preallocate", SL_CFG_BOOL, OFF(log_preallocate), "false", 0, 1,
+     "Preallocate segment files (accepted; segments are not preallocated)"},
     {"log.level", SL_CFG_LOG_LEVEL, OFF(log_level), "info", 0, 0,
      "Broker log level: debug, info, warn, error"},
 };
 const size_t sl_config_desc_count = SL_ARRAY_SIZE(sl_config_descs);
+_Static_assert(SL_ARRAY_SIZE(sl_config_descs) <= 128, "explicitly_set holds 128 bits");
 
 void sl_config_defaults(sl_config_t *c)
 {
@@ -60,6 +110,50 @@ void sl_config_defaults(sl_config_t *c)
                                0);
         ASSERT(rc == 0);
     }
+    memset(c->explicitly_set, 0, sizeof(c->explicitly_set));
+}
+
+bool sl_config_is_set(const sl_config_t *c, const char *name)
+{
+    for (size_t i = 0; i < sl_config_desc_count; i++)
+        if (strcmp(sl_config_descs[i].name, name) == 0)
+            return (c->explicitly_set[i / 64] >> (i % 64)) & 1;
+    return false;
+}
+
+const char *sl_config_value(const sl_config_t *c, const sl_config_desc_t *d, char *buf,
+                            size_t buf_len)
+{
+    const char *field = (const char *)c + d->offset;
+    switch (d->type) {
+    case SL_CFG_INT: {
+        int32_t v;
+        memcpy(&v, field, sizeof(v));
+        snprintf(buf, buf_len, "%d", v);
+        return buf;
+    }
+    case SL_CFG_LONG: {
+        int64_t v;
+        memcpy(&v, field, sizeof(v));
+        snprintf(buf, buf_len, "%lld", (long long)v);
+        return buf;
+    }
+    case SL_CFG_BOOL: {
+        bool v;
+        memcpy(&v, field, sizeof(v));
+        return v ? "true" : "false";
+    }
+    case SL_CFG_STRING:
+    case SL_CFG_SHORT_STRING:
+        return field;
+    case SL_CFG_LOG_LEVEL: {
+        int32_t v;
+        memcpy(&v, field, sizeof(v));
+        static const char *const names[] = {"debug", "info", "warn", "error"};
+        return v >= 0 && v < 4 ? names[v] : "info";
+    }
+    }
+    return "";
 }
 
 static const sl_config_desc_t *find_desc(const char *key)
@@ -92,6 +186,9 @@ int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err,
     const sl_config_desc_t *d = find_desc(key);
     if (!d)
         return 1;
+    size_t index = (size_t)(d - sl_config_descs);
+    ASSERT(index < 128);
+    c->explicitly_set[index / 64] |= 1ULL << (index % 64);
     char *field = (char *)c + d->offset;
     switch (d->type) {
     case SL_CFG_INT:
@@ -136,6 +233,16 @@ int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err,
             if (err)
                 snprintf(err, err_len, "%s: value longer than %d bytes", key,
                          SL_CONFIG_STR_MAX - 1);
+            return SL_ERR_PROTO;
+        }
+        memcpy(field, value, n + 1);
+        return 0;
+    }
+    case SL_CFG_SHORT_STRING: {
+        size_t n = strlen(value);
+        if (n > (size_t)d->max) {
+            if (err)
+                snprintf(err, err_len, "%s: value longer than %lld bytes", key, (long long)d->max);
             return SL_ERR_PROTO;
         }
         memcpy(field, value, n + 1);
@@ -296,6 +403,22 @@ int sl_config_finish(sl_config_t *c, char *err, size_t err_len)
     }
     if (c->log_dir_count == 0) {
         snprintf(err, err_len, "log.dirs: no directory given");
+        return SL_ERR_PROTO;
+    }
+    /* Kafka's precedence: *.ms over *.minutes over *.hours. */
+    if (c->log_retention_ms_set != SL_CONFIG_UNSET)
+        c->log_retention_ms = c->log_retention_ms_set;
+    else if (c->log_retention_minutes != SL_CONFIG_UNSET)
+        c->log_retention_ms = c->log_retention_minutes < 0 ? -1 : c->log_retention_minutes * 60000;
+    else
+        c->log_retention_ms = c->log_retention_hours < 0 ? -1 : c->log_retention_hours * 3600000LL;
+    c->log_roll_ms = c->log_roll_ms_set != SL_CONFIG_UNSET ? c->log_roll_ms_set
+                                                          : c->log_roll_hours * 3600000LL;
+    c->log_roll_jitter_ms = c->log_roll_jitter_ms_set != SL_CONFIG_UNSET
+                                ? c->log_roll_jitter_ms_set
+                                : c->log_roll_jitter_hours * 3600000LL;
+    if (c->log_roll_ms < 1 || c->log_roll_jitter_ms < 0) {
+        snprintf(err, err_len, "log.roll.ms must be >= 1 and log.roll.jitter.ms >= 0");
         return SL_ERR_PROTO;
     }
     if (!c->advertised_listeners[0])

@@ -21,6 +21,7 @@
 #include "sl_log.h"
 
 #define SL_CONFIG_STR_MAX 1024
+#define SL_CONFIG_UNSET (-2)
 
 typedef struct sl_config {
     /* network */
@@ -46,8 +47,43 @@ typedef struct sl_config {
     int32_t log_index_interval_bytes;
     int32_t log_index_size_max_bytes;
     int32_t message_max_bytes;
+    /* log.* defaults that topic configs inherit (sl_topic_config.h). A value of
+     * SL_CONFIG_UNSET (-2) marks an optional setting that was not given; the
+     * effective values are computed by sl_config_finish(). */
+    int32_t log_retention_hours;
+    int64_t log_retention_minutes;
+    int64_t log_retention_ms_set;
+    int64_t log_retention_bytes;
+    int32_t log_roll_hours;
+    int64_t log_roll_ms_set;
+    int32_t log_roll_jitter_hours;
+    int64_t log_roll_jitter_ms_set;
+    int64_t log_flush_interval_messages;
+    int64_t log_flush_interval_ms;
+    int64_t log_retention_check_interval_ms;
+    int64_t log_segment_delete_delay_ms;
+    int64_t log_cleaner_delete_retention_ms;
+    int64_t log_cleaner_min_compaction_lag_ms;
+    int64_t log_cleaner_max_compaction_lag_ms;
+    char log_cleaner_min_cleanable_ratio[32];
+    char log_cleanup_policy[64];
+    char compression_type[32];
+    char log_message_timestamp_type[32];
+    int64_t log_message_timestamp_before_max_ms;
+    int64_t log_message_timestamp_after_max_ms;
+    int32_t min_insync_replicas;
+    bool unclean_leader_election_enable;
+    bool log_preallocate;
+    /* effective, from the above */
+    int64_t log_retention_ms;
+    int64_t log_roll_ms;
+    int64_t log_roll_jitter_ms;
     /* sluice-specific */
     int32_t log_level;               /* sl_log_level_t */
+    /* which settings were given explicitly (file, environment or override),
+     * by index into sl_config_descs: DescribeConfigs reports them as
+     * STATIC_BROKER_CONFIG, the others as DEFAULT_CONFIG */
+    uint64_t explicitly_set[2];
 } sl_config_t;
 
 typedef enum {
@@ -56,6 +92,7 @@ typedef enum {
     SL_CFG_BOOL,
     SL_CFG_STRING,
     SL_CFG_LOG_LEVEL,
+    SL_CFG_SHORT_STRING, /* into a char[32] or char[64]: max length in desc->max */
 } sl_config_type_t;
 
 typedef struct sl_config_desc {
@@ -69,6 +106,12 @@ typedef struct sl_config_desc {
 
 extern const sl_config_desc_t sl_config_descs[];
 extern const size_t sl_config_desc_count;
+
+/* True if the setting named name was given explicitly. */
+bool sl_config_is_set(const sl_config_t *c, const char *name);
+/* The current value of setting d as text (buf: at least 32 bytes). */
+const char *sl_config_value(const sl_config_t *c, const sl_config_desc_t *d, char *buf,
+                            size_t buf_len);
 
 /* Fills c with every default. Cannot fail. */
 void sl_config_defaults(sl_config_t *c);

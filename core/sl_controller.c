@@ -3,6 +3,7 @@
 #include "sl_controller.h"
 #include "sl_api.h"
 #include "sl_log.h"
+#include "sl_topic_config.h"
 #include "st_metalog.h"
 
 #include <errno.h>
@@ -10,27 +11,6 @@
 #include <sys/stat.h>
 
 enum { REC_TOPICS_CREATED = 1, REC_TOPICS_DELETED = 2, REC_CLUSTER_ID = 3 };
-
-static const char *const topic_config_names[] = {
-    "cleanup.policy", "compression.type", "delete.retention.ms", "file.delete.delay.ms",
-    "flush.messages", "flush.ms", "follower.replication.throttled.replicas",
-    "index.interval.bytes", "leader.replication.throttled.replicas", "local.retention.bytes",
-    "local.retention.ms", "max.compaction.lag.ms", "max.message.bytes",
-    "message.downconversion.enable", "message.format.version", "message.timestamp.after.max.ms",
-    "message.timestamp.before.max.ms", "message.timestamp.difference.max.ms",
-    "message.timestamp.type", "min.cleanable.dirty.ratio", "min.compaction.lag.ms",
-    "min.insync.replicas", "preallocate", "remote.storage.enable", "retention.bytes",
-    "retention.ms", "segment.bytes", "segment.index.bytes", "segment.jitter.ms", "segment.ms",
-    "unclean.leader.election.enable",
-};
-
-bool sl_topic_config_known(const char *name, size_t len)
-{
-    for (size_t i = 0; i < SL_ARRAY_SIZE(topic_config_names); i++)
-        if (strlen(topic_config_names[i]) == len && memcmp(topic_config_names[i], name, len) == 0)
-            return true;
-    return false;
-}
 
 /* ----------------------------------------------------------- records */
 
@@ -387,13 +367,21 @@ static int16_t validate_create(sl_controller_t *c, sl_ctl_topic_t *t, const sl_m
         return KE_INVALID_REPLICATION_FACTOR;
     }
     for (int32_t i = 0; i < t->config_count; i++) {
-        kp_str_t n = t->config_names[i];
-        if (n.len <= 0 || !sl_topic_config_known(n.ptr, (size_t)n.len)) {
-            *msg = "Unknown topic config name.";
+        kp_str_t n = t->config_names[i], v = t->config_values[i];
+        if (n.len <= 0 || v.len < 0) {
+            *msg = "A topic config needs a name and a non-null value.";
             return KE_INVALID_CONFIG;
         }
-        if (t->config_values[i].len < 0) {
-            *msg = "Null topic config value.";
+        for (int32_t j = 0; j < i; j++)
+            if (kp_str_equal(n, t->config_names[j])) {
+                snprintf(t->error_buf, sizeof(t->error_buf), "Duplicate topic config %.*s",
+                         (int)n.len, n.ptr);
+                *msg = t->error_buf;
+                return KE_INVALID_CONFIG;
+            }
+        if (sl_topic_config_validate(n.ptr, (size_t)n.len, v.ptr, (size_t)v.len, t->error_buf,
+                                     sizeof(t->error_buf)) != 0) {
+            *msg = t->error_buf;
             return KE_INVALID_CONFIG;
         }
     }

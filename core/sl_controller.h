@@ -43,7 +43,8 @@ typedef struct sl_ctl_topic {
     const kp_str_t *config_values;
     /* out */
     int16_t error_code;
-    const char *error_message; /* static text */
+    const char *error_message; /* static text or error_buf */
+    char error_buf[192];
     sl_uuid_t id_out;
     int32_t partitions_out;
     char name_out[KP_MAX_TOPIC_NAME_BYTES + 1]; /* delete by id: the name found */
@@ -89,7 +90,5 @@ void sl_controller_close(sl_controller_t *c);
  * on the origin shard. */
 void sl_controller_submit(sl_shard_t *origin, sl_ctl_op_t *op);
 
-/* Checks a topic-level config name against Kafka's list. */
-bool sl_topic_config_known(const char *name, size_t len);
 
 #endif /* SL_CONTROLLER_H */

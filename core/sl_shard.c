@@ -6,6 +6,7 @@
 #include "sl_shard.h"
 #include "sl_conn.h"
 #include "sl_fetch.h"
+#include "sl_topic_config.h"
 #include "sl_log.h"
 #include "st_log.h"
 #include "st_store.h"
@@ -141,25 +142,12 @@ int sl_partition_dir(const sl_config_t *c, const sl_topic_meta_t *t, int32_t par
     return n > 0 && (size_t)n < out_len ? 0 : -ENAMETOOLONG;
 }
 
-static int64_t topic_config_long(const sl_topic_meta_t *t, const char *name, int64_t dflt)
-{
-    for (int32_t i = 0; i < t->config_count; i++)
-        if (strcmp(t->configs[i].name, name) == 0) {
-            char *end;
-            long long v = strtoll(t->configs[i].value, &end, 10);
-            return *end ? dflt : v;
-        }
-    return dflt;
-}
-
 static void log_config_for(const sl_config_t *c, const sl_topic_meta_t *t, st_log_config_t *lc)
 {
     st_log_config_default(lc);
-    lc->segment_bytes = topic_config_long(t, "segment.bytes", c->log_segment_bytes);
-    lc->index_interval_bytes =
-        (int32_t)topic_config_long(t, "index.interval.bytes", c->log_index_interval_bytes);
-    lc->segment_index_bytes =
-        (int32_t)topic_config_long(t, "segment.index.bytes", c->log_index_size_max_bytes);
+    lc->segment_bytes = sl_topic_config_long(c, t, "segment.bytes");
+    lc->index_interval_bytes = (int32_t)sl_topic_config_long(c, t, "index.interval.bytes");
+    lc->segment_index_bytes = (int32_t)sl_topic_config_long(c, t, "segment.index.bytes");
 }
 
 /* Rebuilds the local topic table for snapshot m, reusing logs already open. */
