@@ -148,6 +148,21 @@ static void log_config_for(const sl_config_t *c, const sl_topic_meta_t *t, st_lo
     lc->segment_bytes = sl_topic_config_long(c, t, "segment.bytes");
     lc->index_interval_bytes = (int32_t)sl_topic_config_long(c, t, "index.interval.bytes");
     lc->segment_index_bytes = (int32_t)sl_topic_config_long(c, t, "segment.index.bytes");
+    lc->segment_ms = sl_topic_config_long(c, t, "segment.ms");
+    lc->segment_jitter_ms = sl_topic_config_long(c, t, "segment.jitter.ms");
+    lc->retention_ms = sl_topic_config_long(c, t, "retention.ms");
+    lc->retention_bytes = sl_topic_config_long(c, t, "retention.bytes");
+    lc->flush_messages = sl_topic_config_long(c, t, "flush.messages");
+    lc->flush_ms = sl_topic_config_long(c, t, "flush.ms");
+    /* cleanup.policy=compact alone keeps data forever until compaction exists:
+     * retention deletes only with the delete policy (Kafka's rule). */
+    const char *policy = sl_topic_config_override(t, "cleanup.policy");
+    if (!policy)
+        policy = c->log_cleanup_policy;
+    if (!strstr(policy, "delete")) {
+        lc->retention_ms = -1;
+        lc->retention_bytes = -1;
+    }
 }
 
 /* Rebuilds the local topic table for snapshot m, reusing logs already open. */
@@ -329,6 +344,7 @@ static int shard_setup(sl_shard_t *s)
         LOG_ERROR("storage set-up failed: %d", rc);
         return rc;
     }
+    st_store_set_retention_check_interval_ms(s->store, s->config->log_retention_check_interval_ms);
     atomic_store_explicit(&s->ring_fd, s->ring.uring.ring_fd, memory_order_release);
     LOG_DEBUG("ring up (setup flags 0x%x)", s->ring.setup_flags);
     atomic_fetch_add(&b->shards_ready, 1);
@@ -372,6 +388,7 @@ void *sl_shard_main(void *arg)
         sl_conns_rearm(s);
         if (atomic_exchange_explicit(&s->fetch_wake, false, memory_order_acq_rel))
             sl_fetch_wake_parked(s);
+        st_store_tick(s->store, st_store_now_ms(s->store));
         st_store_end_turn(s->store);
         wake_parked_fetches(s);
         flush_outbound(s);

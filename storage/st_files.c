@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +86,101 @@ out_unlink_tmp:
         close(fd);
     unlink(tmp);
     return err;
+}
+
+/* --- log start offset (st_log.h "Log start offset") ---------------------------------- */
+
+#define START_OFFSET_NAME "log-start-offset-checkpoint"
+#define RECOVERY_POINT_NAME "recovery-point-offset-checkpoint"
+#define START_OFFSET_MAX_BYTES 4096
+
+/* "<topic> <partition>" from the directory's last component "<topic>-<partition>". */
+static void dir_topic_partition(const char *dir, const char **topic, int *topic_len,
+                                long *partition)
+{
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    const char *dash = strrchr(base, '-');
+    char *end = NULL;
+    long p = dash ? strtol(dash + 1, &end, 10) : 0;
+    if (!dash || !end || *end != '\0' || end == dash + 1) {
+        *topic = base;
+        *topic_len = (int)strlen(base);
+        *partition = 0;
+        return;
+    }
+    *topic = base;
+    *topic_len = (int)(dash - base);
+    *partition = p;
+}
+
+static int offset_file_write(const char *dir, const char *name, int64_t offset)
+{
+    char buf[START_OFFSET_MAX_BYTES];
+    const char *topic;
+    int topic_len;
+    long partition;
+    dir_topic_partition(dir, &topic, &topic_len, &partition);
+    int n = snprintf(buf, sizeof(buf), "0\n1\n%.*s %ld %lld\n", topic_len, topic, partition,
+                     (long long)offset);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+        return -ENAMETOOLONG;
+    return write_file_durably(dir, name, buf, (size_t)n);
+}
+
+static int offset_file_read(const char *dir, const char *name, int64_t *offset_out)
+{
+    char path[SL_MAX_PATH];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    *offset_out = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    char buf[START_OFFSET_MAX_BYTES];
+    ssize_t len = read(fd, buf, sizeof(buf) - 1);
+    int err = len < 0 ? -errno : 0;
+    close(fd);
+    if (err)
+        return err;
+    buf[len] = '\0';
+    /* "0\n1\n<topic> <partition> <offset>\n": version 0, one entry. */
+    long version = -1, count = -1;
+    int used = 0;
+    if (sscanf(buf, "%ld\n%ld\n%n", &version, &count, &used) != 2 || version != 0 || count != 1)
+        return SL_ERR_CORRUPT;
+    const char *line = buf + used;
+    const char *sp = strrchr(line, ' ');
+    if (!sp)
+        return SL_ERR_CORRUPT;
+    char *end = NULL;
+    errno = 0;
+    long long off = strtoll(sp + 1, &end, 10);
+    if (errno || end == sp + 1 || (*end != '\n' && *end != '\0') || off < 0)
+        return SL_ERR_CORRUPT;
+    *offset_out = off;
+    return 0;
+}
+
+int st_start_offset_write(const char *dir, int64_t offset)
+{
+    return offset_file_write(dir, START_OFFSET_NAME, offset);
+}
+
+int st_start_offset_read(const char *dir, int64_t *offset_out)
+{
+    return offset_file_read(dir, START_OFFSET_NAME, offset_out);
+}
+
+int st_recovery_point_write(const char *dir, int64_t offset)
+{
+    return offset_file_write(dir, RECOVERY_POINT_NAME, offset);
+}
+
+int st_recovery_point_read(const char *dir, int64_t *offset_out)
+{
+    return offset_file_read(dir, RECOVERY_POINT_NAME, offset_out);
 }
 
 /* --- clean-shutdown marker ----------------------------------------------------------- */

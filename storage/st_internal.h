@@ -106,6 +106,17 @@ struct st_log {
     uint32_t recent_next;
     uint32_t recent_count;
 
+    /* Retention deferred by a sync in flight (st_log_enforce_retention -EBUSY). */
+    bool retention_due;
+    int64_t retention_due_now_ms;
+    bool trim_due; /* segments below the start offset wait for a sync in flight */
+
+    /* Flush policy (st_log.h "Flush policy"). */
+    int64_t flush_upto;     /* a policy flush of offsets below this was requested */
+    int64_t last_flush_ms;  /* store clock at the last completed sync round (or open) */
+    int64_t recovery_point; /* last value written to recovery-point-offset-checkpoint */
+    int64_t durable_end;    /* below: covered by a completed fdatasync (the checkpoint) */
+
     /* Store linkage. */
     st_log_t *store_prev;
     st_log_t *store_next;
@@ -123,6 +134,15 @@ struct st_store {
     st_log_t *logs; /* every log not yet freed */
     st_log_t *work; /* logs with deferred work for end_turn */
     st_io_hooks_t hooks;
+    st_clock_fn_t clock;
+    void *clock_arg;
+    int64_t retention_check_interval_ms;
+    int64_t last_retention_check_ms; /* INT64_MIN: never */
+    int64_t next_retention_check_ms;
+    int64_t recovery_checkpoint_interval_ms;
+    int64_t next_recovery_checkpoint_ms;
+    int64_t flush_check_interval_ms; /* INT64_MAX: no log has flush_ms */
+    int64_t next_flush_check_ms;
     st_store_stats_t stats;
     bool needs_recovery;
 };
@@ -145,17 +165,28 @@ void st_store_unlink_log(st_store_t *s, st_log_t *l);
 void st_store_schedule(st_store_t *s, st_log_t *l);
 
 /* st_log.c */
+/* flush.ms: requests a flush when due at now_ms. */
+void st_log_flush_if_due(st_log_t *l, int64_t now_ms);
 void st_log_do_work(st_log_t *l);
 int st_log_segs_push(st_log_t *l, st_segment_t *seg);
 void st_log_seal_committed(st_log_t *l);
 
-/* st_recover.c: fills l->segs from the directory (see st_log.h "Recovery"). */
-int st_log_load(st_log_t *l, bool recover);
+/* st_recover.c: fills l->segs from the directory (see st_log.h "Recovery"). With
+ * recover, only segments holding offsets >= recovery_point are re-read (0: all). */
+int st_log_load(st_log_t *l, bool recover, int64_t recovery_point);
 
 /* st_files.c */
 int st_fsync_dir(const char *dir);
 int st_fsync_parent_dir(const char *path);
 int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16]);
+/* <dir>/log-start-offset-checkpoint (st_log.h "Log start offset"). write: durably
+ * (tmp + fsync + rename + dir fsync), 0 or -errno. read: *offset_out = -1 when the
+ * file is missing; 0, -errno or SL_ERR_CORRUPT. */
+int st_start_offset_write(const char *dir, int64_t offset);
+int st_start_offset_read(const char *dir, int64_t *offset_out);
+/* <dir>/recovery-point-offset-checkpoint, same format and rules. */
+int st_recovery_point_write(const char *dir, int64_t offset);
+int st_recovery_point_read(const char *dir, int64_t *offset_out);
 void st_uuid_base64url(const uint8_t id[16], char out[23]);
 int st_uuid_parse_base64url(const char *s, size_t len, uint8_t id[16]);
 

@@ -17,6 +17,8 @@
 
 static void log_write_done(void *ctx, int32_t res, uint32_t cqe_flags);
 static void log_sync_done(void *ctx, int32_t res, uint32_t cqe_flags);
+static int log_trim_below_start(st_log_t *l, int64_t *bytes);
+static int64_t log_roll_jitter_ms(const st_log_t *l, int64_t base_offset);
 
 /* --- configuration ---------------------------------------------------------------- */
 
@@ -25,12 +27,20 @@ void st_log_config_default(st_log_config_t *c)
     c->segment_bytes = 1073741824;     /* segment.bytes */
     c->index_interval_bytes = 4096;    /* index.interval.bytes */
     c->segment_index_bytes = 10485760; /* segment.index.bytes */
+    c->segment_ms = 604800000;         /* segment.ms: 7 days */
+    c->segment_jitter_ms = 0;          /* segment.jitter.ms */
+    c->retention_ms = 604800000;       /* retention.ms: 7 days */
+    c->retention_bytes = -1;           /* retention.bytes: unlimited */
+    c->flush_messages = INT64_MAX;     /* flush.messages: off */
+    c->flush_ms = INT64_MAX;           /* flush.ms: off */
 }
 
 bool st_log_config_valid(const st_log_config_t *c)
 {
     return c->segment_bytes >= KP_BATCH_HEADER_BYTES && c->segment_bytes <= ST_MAX_SEGMENT_BYTES &&
-           c->index_interval_bytes >= 0 && c->segment_index_bytes >= ST_TINDEX_ENTRY_BYTES;
+           c->index_interval_bytes >= 0 && c->segment_index_bytes >= ST_TINDEX_ENTRY_BYTES &&
+           c->segment_ms >= 1 && c->segment_jitter_ms >= 0 && c->retention_ms >= -1 &&
+           c->retention_bytes >= -1 && c->flush_messages >= 1 && c->flush_ms >= 0;
 }
 
 /* --- invariants -------------------------------------------------------------------- */
@@ -45,7 +55,7 @@ static void log_check(const st_log_t *l)
 {
 #ifndef NDEBUG
     ASSERT(l->seg_count > 0 && l->state < ST_LOG_STATE_COUNT);
-    ASSERT(l->start_offset == l->segs[0]->base_offset);
+    ASSERT(l->start_offset >= l->segs[0]->base_offset);
     ASSERT(l->start_offset <= l->hwm && l->hwm <= l->leo);
     ASSERT(l->synced <= l->hwm || l->fail_permanent);
     ASSERT(l->first_unsealed < l->seg_count);
@@ -156,14 +166,46 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
         if (err)
             goto out_free_dir;
     }
-    err = st_log_load(l, recover);
+    int64_t recovery_point = 0;
+    if (recover) {
+        err = st_recovery_point_read(l->dir, &recovery_point);
+        if (err || recovery_point < 0) {
+            if (err)
+                LOG_WARN("storage: %s: ignoring an unreadable recovery-point-offset-checkpoint "
+                         "(%d); recovering every segment",
+                         l->dir, err);
+            recovery_point = 0;
+        }
+    }
+    err = st_log_load(l, recover, recovery_point);
     if (err)
         goto out_free_dir;
     l->start_offset = l->segs[0]->base_offset;
+    int64_t ckpt = -1;
+    err = st_start_offset_read(l->dir, &ckpt);
+    if (err) {
+        LOG_WARN("storage: %s: ignoring an unreadable log-start-offset-checkpoint (%d); the "
+                 "log starts at its first segment",
+                 l->dir, err);
+        ckpt = -1;
+        err = 0;
+    }
+    if (ckpt > l->start_offset)
+        l->start_offset = SL_MIN(ckpt, l->leo);
     l->hwm = l->leo;
     l->synced = l->leo;
     l->sync_wanted = l->leo;
+    l->flush_upto = l->leo;
+    l->last_flush_ms = st_store_now_ms(s);
+    l->recovery_point = SL_MIN(recovery_point, l->leo);
+    l->durable_end = l->leo; /* clean close, or recovery fdatasynced what it re-read */
+    st_segment_t *act = st_log_active(l);
+    act->roll_jitter_ms = log_roll_jitter_ms(l, act->base_offset);
+    if (act->size > 0)
+        act->first_append_ms = st_store_now_ms(s); /* see st_log.h "Rolls" */
     st_store_link_log(s, l);
+    int64_t trimmed = 0;
+    (void)log_trim_below_start(l, &trimmed); /* no sync in flight yet: runs now */
     log_check(l);
     *out = l;
     return 0;
@@ -172,6 +214,25 @@ out_free_dir:
     free(l->dir);
 out_free_log:
     free(l);
+    return err;
+}
+
+/* fdatasyncs a sealed segment's trimmed index files (blocking). 0 or -errno. */
+static int segment_sync_index_files(st_segment_t *seg)
+{
+    static const char *const suffixes[] = {".index", ".timeindex"};
+    int err = 0;
+    for (size_t k = 0; k < SL_ARRAY_SIZE(suffixes); k++) {
+        char path[SL_MAX_PATH];
+        st_segment_file(seg, suffixes[k], path, sizeof(path));
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fdatasync(fd) != 0)
+            err = err ? err : -errno;
+        if (fd >= 0)
+            close(fd);
+    }
+    if (!err)
+        seg->index_unsynced = false;
     return err;
 }
 
@@ -190,17 +251,8 @@ static void log_close_clean(st_log_t *l)
             int e = st_segment_seal(seg, true);
             err = err ? err : e;
         } else if (seg->index_unsynced) {
-            static const char *const suffixes[] = {".index", ".timeindex"};
-            for (size_t k = 0; k < SL_ARRAY_SIZE(suffixes); k++) {
-                char path[SL_MAX_PATH];
-                st_segment_file(seg, suffixes[k], path, sizeof(path));
-                int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || fdatasync(fd) != 0)
-                    err = err ? err : -errno;
-                if (fd >= 0)
-                    close(fd);
-            }
-            seg->index_unsynced = false;
+            int e = segment_sync_index_files(seg);
+            err = err ? err : e;
         }
     }
     if (l->dir_unsynced) {
@@ -322,8 +374,29 @@ int64_t st_log_size_bytes(const st_log_t *l)
 
 /* --- append ---------------------------------------------------------------------------- */
 
+/* This segment's roll jitter: uniform-ish in [0, min(jitter, segment_ms)), fixed per
+ * segment (splitmix64 of the base offset and the log's address). */
+static int64_t log_roll_jitter_ms(const st_log_t *l, int64_t base_offset)
+{
+    int64_t bound = SL_MIN(l->cfg.segment_jitter_ms, l->cfg.segment_ms);
+    if (bound <= 0)
+        return 0;
+    uint64_t z = (uint64_t)base_offset ^ (uint64_t)(uintptr_t)l;
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (int64_t)(z % (uint64_t)bound);
+}
+
+static bool log_too_old(const st_log_t *l, const st_segment_t *act, int64_t now_ms)
+{
+    return act->size > 0 && act->first_append_ms >= 0 &&
+           now_ms - act->first_append_ms > l->cfg.segment_ms - act->roll_jitter_ms;
+}
+
 static bool log_needs_roll(const st_log_t *l, const st_segment_t *act, uint32_t len,
-                           int64_t last_offset)
+                           int64_t last_offset, int64_t now_ms)
 {
     /* Even an empty segment rolls when its base is too far behind (a directory
      * whose last segment is empty but named far below the log end). */
@@ -331,7 +404,8 @@ static bool log_needs_roll(const st_log_t *l, const st_segment_t *act, uint32_t 
         return true;
     if (act->size == 0)
         return false;
-    return act->size + (int64_t)len > l->cfg.segment_bytes || st_segment_index_full(act);
+    return act->size + (int64_t)len > l->cfg.segment_bytes || st_segment_index_full(act) ||
+           log_too_old(l, act, now_ms);
 }
 
 static int log_roll(st_log_t *l)
@@ -349,6 +423,7 @@ static int log_roll(st_log_t *l)
         st_segment_drop(seg);
         return err;
     }
+    seg->roll_jitter_ms = log_roll_jitter_ms(l, seg->base_offset);
     l->dir_unsynced = true;
     l->recent_count = 0; /* the cache describes the active segment only */
     l->store->stats.rolls++;
@@ -391,8 +466,9 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
     }
     int64_t base = l->leo;
     int64_t last = base + h.last_offset_delta;
+    int64_t now_ms = st_store_now_ms(s);
     st_segment_t *act = st_log_active(l);
-    if (log_needs_roll(l, act, len, last)) {
+    if (log_needs_roll(l, act, len, last, now_ms)) {
         int err = log_roll(l);
         if (err)
             return err;
@@ -414,10 +490,16 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
     w->ctx = ctx;
     w->sync = sync;
 
+    if (act->size == 0)
+        act->first_append_ms = now_ms;
     act->size += len;
     st_segment_note_batch(act, w->pos, len, last, h.max_timestamp, l->cfg.index_interval_bytes);
     recent_push(l, act, base, h.last_offset_delta, w->pos, len);
     l->leo = last + 1;
+    if (l->leo - SL_MAX(l->synced, l->flush_upto) >= l->cfg.flush_messages) {
+        l->flush_upto = l->leo; /* issued once these writes completed (log_commit) */
+        s->stats.policy_flushes++;
+    }
 
     if (l->tail)
         l->tail->next = w;
@@ -434,6 +516,176 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
     int rc = st_store_submit_write(s, act->log_fd, batch, len, (uint64_t)w->pos, log_write_done, w);
     ASSERT(rc == 0);
     return 0;
+}
+
+/* --- retention ---------------------------------------------------------------------------- */
+
+/* The segment's largest timestamp (Kafka's LogSegment.largestTimestamp): the max
+ * batch timestamp, else the .log file's modification time. */
+static int64_t segment_largest_ts(const st_segment_t *seg)
+{
+    if (seg->max_ts >= 0)
+        return seg->max_ts;
+    struct stat st;
+    if (fstat(seg->log_fd, &st) != 0)
+        return INT64_MAX; /* unknown: keep it */
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
+
+/* Drops the n oldest segments (all sealed, none active): names unlinked, the log's
+ * references dropped (pinned ones live on until their slices are released). */
+static int log_delete_oldest(st_log_t *l, uint32_t n, int64_t *bytes, const char *why)
+{
+    ASSERT(n < l->seg_count && n <= l->first_unsealed);
+    ASSERT(!l->sync_inflight);
+    int err = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        st_segment_t *seg = l->segs[i];
+        ASSERT(seg->sealed && seg->committed == seg->size && seg != l->fail_seg);
+        *bytes += seg->size;
+        int e = st_segment_unlink(seg);
+        if (e)
+            LOG_WARN("storage: %s: unlinking deleted segment files failed (%d)", seg->path, e);
+        err = err ? err : e;
+        LOG_INFO("storage: %s: deleted segment %020lld (%lld bytes) by %s", l->dir,
+                 (long long)seg->base_offset, (long long)seg->size, why);
+        st_segment_drop(seg);
+    }
+    memmove(l->segs, l->segs + n, (l->seg_count - n) * sizeof(*l->segs));
+    l->seg_count -= n;
+    l->first_unsealed -= n;
+    l->start_offset = SL_MAX(l->start_offset, l->segs[0]->base_offset);
+    l->store->stats.segments_deleted += n;
+    if (n)
+        l->dir_unsynced = true; /* made durable by the next group commit */
+    log_check(l);
+    return err;
+}
+
+/* Deletes the non-active sealed segments whose records all lie below the start
+ * offset (the next segment starts at or below it). -EBUSY while a sync is in flight
+ * (trim_due makes st_log_do_work retry). */
+static int log_trim_below_start(st_log_t *l, int64_t *bytes)
+{
+    if (l->sync_inflight) {
+        l->trim_due = true;
+        st_store_schedule(l->store, l);
+        return -EBUSY;
+    }
+    l->trim_due = false;
+    uint32_t limit = SL_MIN(l->first_unsealed, l->seg_count - 1);
+    uint32_t n = 0;
+    while (n < limit && l->segs[n + 1]->base_offset <= l->start_offset)
+        n++;
+    return n ? log_delete_oldest(l, n, bytes, "log start offset") : 0;
+}
+
+int st_log_enforce_retention(st_log_t *l, int64_t now_ms, int64_t *deleted_bytes)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    int64_t bytes = 0;
+    if (deleted_bytes)
+        *deleted_bytes = 0;
+    if (l->sync_inflight) {
+        l->retention_due = true;
+        l->retention_due_now_ms = now_ms;
+        return -EBUSY; /* retried from st_log_do_work once the sync completed */
+    }
+    l->retention_due = false;
+    /* Only sealed segments (all writes done, never the active one) qualify. */
+    uint32_t limit = SL_MIN(l->first_unsealed, l->seg_count - 1);
+    uint32_t n_time = 0, n = 0;
+    if (l->cfg.retention_ms >= 0) {
+        while (n_time < limit && now_ms - segment_largest_ts(l->segs[n_time]) > l->cfg.retention_ms)
+            n_time++;
+    }
+    n = n_time;
+    if (l->cfg.retention_bytes >= 0) {
+        int64_t total = st_log_size_bytes(l);
+        for (uint32_t i = 0; i < n; i++)
+            total -= l->segs[i]->size;
+        while (n < limit && total - l->segs[n]->size >= l->cfg.retention_bytes) {
+            total -= l->segs[n]->size;
+            n++;
+        }
+    }
+    int err = 0;
+    if (n_time > 0)
+        err = log_delete_oldest(l, n_time, &bytes, "retention.ms");
+    if (n > n_time) {
+        int e = log_delete_oldest(l, n - n_time, &bytes, "retention.bytes");
+        err = err ? err : e;
+    }
+    int e = log_trim_below_start(l, &bytes);
+    err = err ? err : e;
+    if (deleted_bytes)
+        *deleted_bytes = bytes;
+    return err;
+}
+
+int st_log_checkpoint_recovery_point(st_log_t *l)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    int64_t point = l->fail_permanent ? l->recovery_point : l->durable_end;
+    if (point <= l->recovery_point)
+        return 0;
+    /* Segments below the point are loaded trusted after a crash: their trimmed index
+     * files must be durable too (once per rolled segment). */
+    int err = 0;
+    for (uint32_t i = 0; i < l->first_unsealed && !err; i++) {
+        if (l->segs[i]->index_unsynced)
+            err = segment_sync_index_files(l->segs[i]);
+    }
+    if (!err)
+        err = st_recovery_point_write(l->dir, point);
+    if (err) {
+        LOG_WARN("storage: %s: cannot write the recovery point %lld (%d)", l->dir, (long long)point,
+                 err);
+        return err;
+    }
+    l->recovery_point = point;
+    l->store->stats.recovery_checkpoints++;
+    return 0;
+}
+
+int st_log_delete_records(st_log_t *l, int64_t offset, int64_t *low_watermark_out)
+{
+    ASSERT(l && l->state == ST_LOG_OPEN);
+    if (offset == -1)
+        offset = l->hwm;
+    if (offset < 0 || offset > l->hwm)
+        return SL_ERR_RANGE;
+    int err = 0;
+    if (offset > l->start_offset) {
+        err = st_start_offset_write(l->dir, offset);
+        if (err) {
+            LOG_ERROR("storage: %s: cannot persist the log start offset %lld (%d)", l->dir,
+                      (long long)offset, err);
+            return err;
+        }
+        LOG_INFO("storage: %s: log start offset raised from %lld to %lld by DeleteRecords", l->dir,
+                 (long long)l->start_offset, (long long)offset);
+        l->start_offset = offset;
+        int64_t bytes = 0;
+        err = log_trim_below_start(l, &bytes);
+        if (err == -EBUSY)
+            err = 0; /* deferred: st_log_do_work finishes it */
+    }
+    if (low_watermark_out)
+        *low_watermark_out = l->start_offset;
+    return err;
+}
+
+void st_log_flush_if_due(st_log_t *l, int64_t now_ms)
+{
+    ASSERT(l->state == ST_LOG_OPEN);
+    if (l->cfg.flush_ms == INT64_MAX || l->hwm <= l->synced || l->fail_permanent)
+        return;
+    if (now_ms - l->last_flush_ms < l->cfg.flush_ms || l->sync_wanted >= l->hwm)
+        return;
+    l->sync_wanted = l->hwm;
+    l->store->stats.policy_flushes++;
+    st_store_schedule(l->store, l);
 }
 
 /* --- completions -------------------------------------------------------------------------- */
@@ -457,6 +709,9 @@ static void log_commit(st_log_t *l)
     l->uncommitted = w;
     if (!moved)
         return;
+    /* A policy flush waits for all the writes it covers: one round, not several. */
+    if (l->flush_upto > l->sync_wanted && l->hwm >= l->flush_upto)
+        l->sync_wanted = l->flush_upto;
     st_log_seal_committed(l);
     if (l->sync_wanted > l->synced && !l->sync_inflight && !l->fail_permanent)
         st_store_schedule(l->store, l);
@@ -573,9 +828,11 @@ static void log_sync_op_done(st_log_t *l, int32_t res)
         l->store->needs_recovery = true;
     } else {
         l->synced = SL_MAX(l->synced, l->sync_target);
+        l->durable_end = SL_MAX(l->durable_end, l->sync_target);
+        l->last_flush_ms = st_store_now_ms(l->store);
     }
     log_deliver(l);
-    if (l->sync_wanted > l->synced && !l->fail_permanent)
+    if ((l->sync_wanted > l->synced && !l->fail_permanent) || l->retention_due || l->trim_due)
         st_store_schedule(l->store, l);
 }
 
@@ -606,6 +863,7 @@ static void log_issue_sync(st_log_t *l)
     if (n == 0 && !dir) {
         /* Everything committed was covered by the previous round. */
         l->synced = SL_MAX(l->synced, l->hwm);
+        l->durable_end = SL_MAX(l->durable_end, l->hwm);
         log_deliver(l);
         return;
     }
@@ -691,6 +949,9 @@ static void log_repair(st_log_t *l)
     if (deleted)
         l->dir_unsynced = true;
     l->first_unsealed = SL_MIN(l->first_unsealed, l->seg_count - 1);
+    if (fs->size == 0)
+        fs->first_append_ms = -1;
+    l->flush_upto = SL_MIN(l->flush_upto, l->hwm);
     l->leo = l->hwm;
     l->recent_count = 0;
     l->fail_err = 0;
@@ -705,6 +966,12 @@ void st_log_do_work(st_log_t *l)
     if (l->in_callbacks) {
         st_store_schedule(l->store, l);
         return;
+    }
+    if (l->retention_due && l->state == ST_LOG_OPEN && !l->sync_inflight)
+        (void)st_log_enforce_retention(l, l->retention_due_now_ms, NULL);
+    if (l->trim_due && l->state == ST_LOG_OPEN && !l->sync_inflight) {
+        int64_t bytes = 0;
+        (void)log_trim_below_start(l, &bytes);
     }
     log_issue_sync(l);
     if (l->fail_err && !l->fail_permanent && log_idle(l))

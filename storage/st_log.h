@@ -20,6 +20,22 @@
  *                                   (no trailing newline, as Kafka writes it;
  *                                   written to .tmp, fsynced, renamed)
  *
+ *   log-start-offset-checkpoint     written by st_log_delete_records (below)
+ *
+ * Log start offset
+ *   Kafka keeps one log-start-offset-checkpoint per log dir for all its partitions.
+ *   Here the logs of one dir belong to several shards, and a shared file would need
+ *   a cross-shard lock or a single writer thread; instead each partition directory
+ *   holds its own file of the same name and text format, with exactly one entry:
+ *       "0\n1\n<topic> <partition> <offset>\n"
+ *   (topic and partition taken from the directory name). It is written only when
+ *   DeleteRecords raises the start offset past the first segment's base (retention
+ *   needs no file: the remaining segment names say it), to a .tmp file, fsynced,
+ *   renamed, and the directory fsynced, before the call returns. At open the start
+ *   offset is max(first segment's base, min(file's offset, LEO)); a file that does
+ *   not parse is logged and ignored (the segment base is used). Kafka's tools that
+ *   read the per-dir file will not see ours.
+ *
  * .index — 8-byte entries, big-endian, preallocated to segment_index_bytes (rounded
  * down to a multiple of 8) and mmap'd while the segment is active; trimmed to the
  * entries written when the segment rolls or the log closes cleanly.
@@ -47,7 +63,9 @@
  *   when the segment rolls or closes; non-decreasing in both fields.
  *
  * Offsets
- *   start offset  first segment's base offset (retention and DeleteRecords later)
+ *   start offset  first offset a fetch may ask for: the first segment's base offset,
+ *                 raised by retention (segment deletion) and by DeleteRecords (which
+ *                 may leave it inside the first segment). Never lowered.
  *   LEO           next offset to assign; advanced at append, before the write
  *   HWM           every offset below is written and readable: the end of the longest
  *                 prefix of appends whose writes completed. With a single replica the
@@ -66,12 +84,36 @@
  *      append's callback. So an acks=1 produce queued behind an acks=all produce of
  *      the same partition waits for that sync.
  *   4. Rolls: before an append when the active segment is not empty and either the
- *      batch would pass segment_bytes, the .index or .timeindex is full, or the
- *      batch's last offset is not expressible as an int32 relative offset. Creating
+ *      batch would pass segment_bytes, the .index or .timeindex is full, the
+ *      segment is too old (below), or the batch's last offset is not expressible as
+ *      an int32 relative offset.
+ *      Roll by time (Kafka's segment.ms / segment.jitter.ms): a segment remembers
+ *      the store clock (st_store_now_ms, wall clock) at its first append, and rolls
+ *      at the next append once now - that time > segment_ms - jitter, where jitter
+ *      is drawn once per segment in [0, min(segment_jitter_ms, segment_ms)) so that
+ *      partitions created together do not all roll in the same turn. An empty
+ *      segment never rolls by time. The active segment of a reopened log counts
+ *      from the open (its first append time is not on disk; Kafka would take the
+ *      first batch's timestamp, which a producer controls). Creating
  *      the files is synchronous (open/ftruncate/mmap: a few syscalls, once per
  *      segment); the directory entry is made durable by the next group commit, which
  *      fsyncs the directory too. The old segment's index files are trimmed once all
  *      its writes completed.
+ *
+ * Flush policy (Kafka's flush.messages / flush.ms; both off by default, as in Kafka)
+ *   Besides the group commit that acks=all appends ask for, the log issues one on
+ *   its own (same machinery, same stats: sync_rounds/fdatasyncs; policy_flushes
+ *   counts the requests):
+ *   flush_messages  when an append leaves LEO - max(durable end, last policy flush
+ *                   point) >= flush_messages, a flush of everything up to that LEO
+ *                   is requested; it is issued at the st_store_end_turn after those
+ *                   writes completed. Counted in offsets (= records: offsets are
+ *                   contiguous).
+ *   flush_ms        st_store_tick requests a flush of everything committed when
+ *                   data is unflushed and flush_ms passed since the log's last
+ *                   completed flush (or its open). Checked every
+ *                   min(smallest flush_ms of the store's logs, 1000) ms, so a flush
+ *                   is late by at most that.
  *
  * Failed writes (ENOSPC, EIO), the policy chosen
  *   The first failed write puts the log in the failed state: st_log_append returns
@@ -101,6 +143,20 @@
  *   damaged baseOffset that moves backwards or out of the segment's range is caught
  *   (step 2); one that only jumps forward looks like a legal offset gap (compaction
  *   leaves those) and is kept, as Kafka keeps it.
+ *   Recovery point (Kafka's recovery-point-offset-checkpoint, per partition here
+ *   for the reason given under "Log start offset"): <dir>/recovery-point-offset-
+ *   checkpoint, same text format, holds an offset below which every byte was
+ *   covered by a completed group-commit fdatasync (data and directory entries).
+ *   st_store_tick writes it every recovery_checkpoint_interval_ms for logs whose
+ *   durable end moved. An unclean open re-reads (steps 2-3) only the segments that
+ *   hold offsets at or past it (always the last one); those wholly below are loaded
+ *   as after a clean shutdown (trusted, index files sanity-checked and rebuilt when
+ *   implausible). A missing or unreadable file means 0: everything is re-read.
+ *   Each re-read segment is fdatasynced before the open returns (its bytes may have
+ *   been in the page cache only), so the point may then move to LEO.
+ *   Index files of sealed segments are not fsynced by the group commit, so the
+ *   checkpoint write first fdatasyncs the trimmed index files of every sealed
+ *   segment that has unsynced ones (once per rolled segment).
  *   recover=false (a clean shutdown): segments are trusted; each index is opened and
  *   sanity-checked (size a multiple of the entry, entries increasing, positions inside
  *   the .log) and rebuilt from batch headers when missing or implausible; the last
@@ -121,11 +177,19 @@ typedef struct st_log_config {
     int64_t segment_bytes;        /* segment.bytes, default 1 GiB (1073741824) */
     int32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
     int32_t segment_index_bytes;  /* segment.index.bytes, default 10 MiB (10485760) */
+    int64_t segment_ms;           /* segment.ms, default 7 days (604800000) */
+    int64_t segment_jitter_ms;    /* segment.jitter.ms, default 0 */
+    int64_t retention_ms;         /* retention.ms, default 7 days; -1 = unlimited */
+    int64_t retention_bytes;      /* retention.bytes, default -1 = unlimited */
+    int64_t flush_messages;       /* flush.messages, default INT64_MAX (Long.MAX_VALUE): off */
+    int64_t flush_ms;             /* flush.ms, default INT64_MAX: off */
 } st_log_config_t;
 
 void st_log_config_default(st_log_config_t *c);
 /* Whether c is usable: KP_BATCH_HEADER_BYTES <= segment_bytes <= ST_MAX_SEGMENT_BYTES,
- * index_interval_bytes >= 0, segment_index_bytes >= 12 (one entry of each index).
+ * index_interval_bytes >= 0, segment_index_bytes >= 12 (one entry of each index),
+ * segment_ms >= 1, segment_jitter_ms >= 0, retention_ms >= -1, retention_bytes >= -1,
+ * flush_messages >= 1, flush_ms >= 0.
  * Configuration parsing checks this; st_log_open asserts it. */
 bool st_log_config_valid(const st_log_config_t *c);
 
@@ -183,6 +247,44 @@ typedef void (*st_append_cb_t)(void *ctx, int err /* 0 or -errno */, int64_t bas
 int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_append_cb_t cb,
                   void *ctx);
 
+/* Retention (Kafka's UnifiedLog.deleteOldSegments): deletes whole segments from the
+ * oldest, never the active one and never one with writes in flight (only sealed
+ * segments qualify), stopping at the first that is kept:
+ *   by time  while now_ms - the segment's largest batch timestamp > retention_ms
+ *            (the .log file's mtime when no batch carried a timestamp); skipped when
+ *            retention_ms < 0. A segment whose timestamps lie in the future stays.
+ *   by size  then, while st_log_size_bytes() - the oldest segment's size >=
+ *            retention_bytes; skipped when retention_bytes < 0.
+ * The start offset becomes max(start offset, new first segment's base offset).
+ * Deleted segments' names are unlinked now; a segment pinned by a slice keeps its
+ * fd (and its disk space) until the last st_slice_release(), as for st_log_delete.
+ * Synchronous unlink(2)s on the shard thread: a few per deleted segment.
+ * *deleted_bytes (may be NULL) gets the bytes of the deleted segments.
+ * Returns 0; -EBUSY when a group-commit sync is in flight (its fds must stay open
+ * until it completes): nothing was deleted, and the log retries by itself at a
+ * later st_store_end_turn with the same now_ms; or the first -errno of an unlink
+ * (the segments are dropped from the log either way; the files are logged). */
+int st_log_enforce_retention(st_log_t *l, int64_t now_ms, int64_t *deleted_bytes);
+
+/* Writes the log's recovery point (see "Recovery point") when its durable end moved
+ * since the last write. Blocking (index files of newly sealed segments fdatasynced,
+ * then tmp file + fsync + rename + directory fsync).
+ * Returns 0 or -errno (the previous file stays; the next call retries). */
+int st_log_checkpoint_recovery_point(st_log_t *l);
+
+/* DeleteRecords: raises the log start offset to `offset` (-1: the high watermark).
+ * offset below the start offset changes nothing (never lowered). The new start
+ * offset is persisted (see "Log start offset") before it takes effect, then every
+ * non-active segment whose records all lie below it is deleted as by retention (at
+ * a later st_store_end_turn if a sync is in flight). Reads below the new start offset
+ * answer SL_ERR_RANGE from then on. Blocking: one small file write + fsync + rename
+ * + directory fsync (an admin request, like topic deletion).
+ * *low_watermark_out (may be NULL) gets the start offset afterwards.
+ * Returns 0; SL_ERR_RANGE for offset > HWM or < -1 (nothing changed); -errno when
+ * the checkpoint could not be written (nothing changed) or a segment file could not
+ * be unlinked (the start offset was raised). */
+int st_log_delete_records(st_log_t *l, int64_t offset, int64_t *low_watermark_out);
+
 /* A byte range of one segment file, pinned so it stays readable (its fd open)
  * until released. */
 typedef struct st_slice {
@@ -207,8 +309,8 @@ int st_log_read(st_log_t *l, int64_t offset, uint32_t max_bytes, st_slice_t *out
 /* Drops the pin. Any thread; idempotent (the slice is reset to len 0). */
 void st_slice_release(st_slice_t *s);
 
-/* ListOffsets by timestamp: the first offset below the HWM whose record timestamp is
- * >= ts, with that record's timestamp; *offset_out = -1 if there is none. Uses the
+/* ListOffsets by timestamp: the first offset in [start offset, HWM) whose record
+ * timestamp is >= ts, with that record's timestamp; *offset_out = -1 if there is none. Uses the
  * .timeindex, then scans batch headers; inside the first batch whose max timestamp is
  * >= ts the records are read (pread) to find the exact one when the batch is
  * uncompressed — for compressed batches (no decompression yet) the batch's base

@@ -185,9 +185,11 @@ void st_slice_release(st_slice_t *s)
 
 /* --- ListOffsets by timestamp ------------------------------------------------------------ */
 
-/* The first record of the batch at pos with timestamp >= ts, reading the batch. */
+/* The first record of the batch at pos with timestamp >= ts and offset >= min_offset
+ * (the log start offset), reading the batch. */
 static int batch_find_timestamp(st_segment_t *seg, int64_t pos, const kp_batch_header_t *h,
-                                int64_t ts, int64_t *offset_out, int64_t *ts_out)
+                                int64_t ts, int64_t min_offset, int64_t *offset_out,
+                                int64_t *ts_out)
 {
     uint32_t total = kp_batch_total_size(h);
     uint8_t *b = malloc(total);
@@ -215,13 +217,13 @@ static int batch_find_timestamp(st_segment_t *seg, int64_t pos, const kp_batch_h
     rc = kp_record_iter_init(&it, b, &hh);
     if (rc == -ENOTSUP) {
         /* Compressed: no decompression yet; the batch is the best answer we have. */
-        *offset_out = hh.base_offset;
+        *offset_out = SL_MAX(hh.base_offset, min_offset);
         *ts_out = hh.max_timestamp;
         rc = 0;
         goto out_free;
     }
     while ((rc = kp_record_iter_next(&it, &r)) == 1) {
-        if (r.timestamp >= ts) {
+        if (r.timestamp >= ts && r.offset >= min_offset) {
             *offset_out = r.offset;
             *ts_out = r.timestamp;
             rc = 0;
@@ -254,9 +256,9 @@ int st_log_offset_for_timestamp(st_log_t *l, int64_t ts, int64_t *offset_out,
         int64_t pos;
         int rc;
         while ((rc = hdr_scan_next(&sc, &h, &pos)) == 1) {
-            if (h.max_timestamp < ts)
+            if (h.max_timestamp < ts || kp_batch_last_offset(&h) < l->start_offset)
                 continue;
-            rc = batch_find_timestamp(seg, pos, &h, ts, offset_out, timestamp_out);
+            rc = batch_find_timestamp(seg, pos, &h, ts, l->start_offset, offset_out, timestamp_out);
             if (rc != SL_ERR_RANGE)
                 break;
         }

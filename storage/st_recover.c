@@ -328,7 +328,7 @@ static int segment_load_trusted(st_log_t *l, st_segment_t *seg, st_reader_t *rd,
     return segment_rebuild(l, seg, rd, seg->base_offset, false, res);
 }
 
-int st_log_load(st_log_t *l, bool recover)
+int st_log_load(st_log_t *l, bool recover, int64_t recovery_point)
 {
     ASSERT(l->seg_count == 0);
     int64_t *bases = NULL;
@@ -356,9 +356,17 @@ int st_log_load(st_log_t *l, bool recover)
             goto out_drop_segments;
         }
         bool last = i + 1 == count;
+        /* A segment wholly below the recovery point was fully fdatasynced. */
+        bool seg_recover = recover && (last || bases[i + 1] > recovery_point);
         scan_result_t res;
-        if (recover) {
+        if (seg_recover) {
+            l->store->stats.segments_recovered++;
             err = segment_rebuild(l, seg, &rd, next_offset, true, &res);
+            /* Its bytes may have been in the page cache only: make them durable
+             * now, so the recovery point may move past them (one fdatasync per
+             * re-read segment; start-up work, like the re-read itself). */
+            if (!err && fdatasync(seg->log_fd) != 0)
+                err = -errno;
             if (!err && !last && !res.truncated)
                 err = st_segment_seal(seg, false);
         } else {
@@ -371,7 +379,7 @@ int st_log_load(st_log_t *l, bool recover)
         }
         if (res.next_offset >= 0)
             next_offset = res.next_offset;
-        else if (!recover && !last)
+        else if (!seg_recover && !last)
             next_offset = bases[i + 1]; /* trusted: the next segment starts there */
         next_offset = SL_MAX(next_offset, seg->base_offset);
         if (res.truncated && !last) {

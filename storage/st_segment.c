@@ -28,6 +28,7 @@ static st_segment_t *segment_alloc(const char *dir, int64_t base_offset)
     seg->base_offset = base_offset;
     seg->max_ts = -1;
     seg->max_ts_offset = base_offset;
+    seg->first_append_ms = -1;
     st_idxfile_init_closed(&seg->oindex, ST_OINDEX_ENTRY_BYTES);
     st_idxfile_init_closed(&seg->tindex, ST_TINDEX_ENTRY_BYTES);
     return seg;

@@ -57,10 +57,12 @@ typedef struct st_segment {
     int64_t max_ts;        /* max batch timestamp so far (-1: none) */
     int64_t max_ts_offset; /* last offset of the batch holding it */
     int64_t bytes_since_index;
-    bool sealed;         /* index files trimmed and closed */
-    bool data_unsynced;  /* committed bytes not yet covered by an issued fdatasync */
-    bool index_unsynced; /* index files rewritten and not yet fsynced */
-    char path[];         /* "<dir>/<20-digit base offset>", no suffix */
+    int64_t first_append_ms; /* store clock at the first append (-1: none yet) */
+    int64_t roll_jitter_ms;  /* this segment's share of segment_jitter_ms */
+    bool sealed;             /* index files trimmed and closed */
+    bool data_unsynced;      /* committed bytes not yet covered by an issued fdatasync */
+    bool index_unsynced;     /* index files rewritten and not yet fsynced */
+    char path[];             /* "<dir>/<20-digit base offset>", no suffix */
 } st_segment_t;
 
 /* --- segments ------------------------------------------------------------------ */

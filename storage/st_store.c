@@ -7,6 +7,15 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
+
+static int64_t default_clock(void *arg)
+{
+    (void)arg;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static int default_write(void *arg, io_ring_t *ring, int fd, const void *buf, uint32_t len,
                          uint64_t file_pos, io_cb_t cb, void *cb_ctx)
@@ -45,6 +54,14 @@ int st_store_open(st_store_t **out, io_ring_t *ring, int shard_id)
     s->ring = ring;
     s->shard_id = shard_id;
     st_store_set_io_hooks(s, NULL);
+    st_store_set_clock(s, NULL, NULL);
+    s->retention_check_interval_ms = 300000; /* log.retention.check.interval.ms */
+    s->last_retention_check_ms = INT64_MIN;
+    s->next_retention_check_ms = INT64_MIN;
+    s->flush_check_interval_ms = INT64_MAX;
+    s->next_flush_check_ms = INT64_MIN;
+    s->recovery_checkpoint_interval_ms = 60000; /* log.flush.offset.checkpoint.interval.ms */
+    s->next_recovery_checkpoint_ms = INT64_MIN;
     *out = s;
     return 0;
 }
@@ -92,6 +109,51 @@ void st_store_end_turn(st_store_t *s)
     io_ring_submit(s->ring);
 }
 
+void st_store_tick(st_store_t *s, int64_t now_ms)
+{
+    if (now_ms >= s->next_retention_check_ms) {
+        s->last_retention_check_ms = now_ms;
+        s->next_retention_check_ms = now_ms + s->retention_check_interval_ms;
+        s->stats.retention_checks++;
+        /* enforce_retention never frees or unlinks a log: the walk is safe. */
+        for (st_log_t *l = s->logs; l; l = l->store_next) {
+            if (l->state == ST_LOG_OPEN)
+                (void)st_log_enforce_retention(l, now_ms, NULL);
+        }
+    }
+    if (now_ms >= s->next_recovery_checkpoint_ms) {
+        s->next_recovery_checkpoint_ms = now_ms + s->recovery_checkpoint_interval_ms;
+        for (st_log_t *l = s->logs; l; l = l->store_next) {
+            if (l->state == ST_LOG_OPEN)
+                (void)st_log_checkpoint_recovery_point(l);
+        }
+    }
+    if (s->flush_check_interval_ms != INT64_MAX && now_ms >= s->next_flush_check_ms) {
+        s->next_flush_check_ms = now_ms + s->flush_check_interval_ms;
+        for (st_log_t *l = s->logs; l; l = l->store_next) {
+            if (l->state == ST_LOG_OPEN)
+                st_log_flush_if_due(l, now_ms);
+        }
+    }
+}
+
+void st_store_set_retention_check_interval_ms(st_store_t *s, int64_t interval_ms)
+{
+    ASSERT(interval_ms >= 1);
+    s->retention_check_interval_ms = interval_ms;
+    s->next_retention_check_ms = s->last_retention_check_ms == INT64_MIN
+                                     ? INT64_MIN
+                                     : s->last_retention_check_ms + interval_ms;
+}
+
+void st_store_set_recovery_checkpoint_interval_ms(st_store_t *s, int64_t interval_ms)
+{
+    ASSERT(interval_ms >= 1);
+    s->recovery_checkpoint_interval_ms = interval_ms;
+    if (s->next_recovery_checkpoint_ms != INT64_MIN)
+        s->next_recovery_checkpoint_ms = INT64_MIN; /* at the next tick, then every interval */
+}
+
 io_ring_t *st_store_ring(const st_store_t *s)
 {
     return s->ring;
@@ -117,6 +179,17 @@ void st_store_set_io_hooks(st_store_t *s, const st_io_hooks_t *hooks)
     s->hooks.write = hooks && hooks->write ? hooks->write : default_write;
     s->hooks.sync = hooks && hooks->sync ? hooks->sync : default_sync;
     s->hooks.arg = hooks ? hooks->arg : NULL;
+}
+
+void st_store_set_clock(st_store_t *s, st_clock_fn_t now_ms, void *arg)
+{
+    s->clock = now_ms ? now_ms : default_clock;
+    s->clock_arg = now_ms ? arg : NULL;
+}
+
+int64_t st_store_now_ms(const st_store_t *s)
+{
+    return s->clock(s->clock_arg);
 }
 
 /* --- internal ------------------------------------------------------------------------ */
@@ -168,6 +241,15 @@ int st_store_submit_sync(st_store_t *s, int fd, bool datasync, io_cb_t cb, void 
 
 void st_store_link_log(st_store_t *s, st_log_t *l)
 {
+    if (l->cfg.flush_ms != INT64_MAX) {
+        /* The check interval only shrinks (a closed log's smaller flush_ms keeps it
+         * small: cheap, and simpler than recomputing). */
+        int64_t iv = SL_MAX(SL_MIN(l->cfg.flush_ms, 1000), 1);
+        if (iv < s->flush_check_interval_ms) {
+            s->flush_check_interval_ms = iv;
+            s->next_flush_check_ms = INT64_MIN;
+        }
+    }
     l->store = s;
     l->store_prev = NULL;
     l->store_next = s->logs;

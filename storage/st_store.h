@@ -17,6 +17,9 @@
  *   partition in one turn cost one fdatasync. It also runs deferred work: retrying a
  *   sync that found the ring full, repairing a log after a failed write, and freeing
  *   logs closed while their I/O was in flight.
+ *   The loop also calls st_store_tick(now) every turn before end_turn: retention,
+ *   recovery-point checkpoints and flush.ms, each on its own interval (O(1) when
+ *   nothing is due).
  *
  * Memory (STYLE.md §7)
  *   st_store_open allocates the append pool once: ST_MAX_PENDING_APPENDS_PER_SHARD
@@ -52,8 +55,13 @@ typedef struct st_store_stats {
     uint64_t fdatasyncs;  /* fdatasync/fsync SQEs of those group commits */
     uint64_t rolls;
     uint64_t reads;
-    uint64_t read_cache_hits;    /* fetch positions found in the recent-batch cache */
-    uint64_t read_header_preads; /* pread(2)s of batch headers by fetch positioning */
+    uint64_t read_cache_hits;      /* fetch positions found in the recent-batch cache */
+    uint64_t read_header_preads;   /* pread(2)s of batch headers by fetch positioning */
+    uint64_t segments_deleted;     /* by retention and DeleteRecords */
+    uint64_t retention_checks;     /* st_store_tick passes over the logs */
+    uint64_t policy_flushes;       /* flushes requested by flush_messages / flush_ms */
+    uint64_t segments_recovered;   /* segments re-read with CRC checks by unclean opens */
+    uint64_t recovery_checkpoints; /* recovery-point-offset-checkpoint files written */
 } st_store_stats_t;
 
 /* Creates the shard's storage context on ring. Returns 0 or -ENOMEM. */
@@ -68,6 +76,24 @@ void st_store_close(st_store_t *s);
  * and runs the other deferred work (see above). Cannot fail; a sync that finds the
  * ring full is retried at the next turn. */
 void st_store_end_turn(st_store_t *s);
+
+/* Periodic storage work, called by the shard every loop turn with the current time
+ * (before st_store_end_turn, which issues the I/O it schedules). O(1) when nothing
+ * is due. Every retention_check_interval_ms (Kafka's
+ * log.retention.check.interval.ms, default 300000; the first tick is due at once)
+ * it runs st_log_enforce_retention on every open log; every
+ * recovery_checkpoint_interval_ms it runs st_log_checkpoint_recovery_point on every
+ * open log (blocking file writes, only for logs whose durable end moved); and it
+ * requests the flush.ms flushes that are due (st_log.h "Flush policy"). Cannot fail: errors are
+ * logged by the log. */
+void st_store_tick(st_store_t *s, int64_t now_ms);
+/* interval_ms >= 1; the next check is due interval_ms after the previous one. */
+void st_store_set_retention_check_interval_ms(st_store_t *s, int64_t interval_ms);
+/* How often st_store_tick writes each log's recovery point (st_log.h "Recovery
+ * point"); Kafka's log.flush.offset.checkpoint.interval.ms, default 60000.
+ * interval_ms >= 1; the next write is due interval_ms after now (or at once if no
+ * tick ran yet). */
+void st_store_set_recovery_checkpoint_interval_ms(st_store_t *s, int64_t interval_ms);
 
 io_ring_t *st_store_ring(const st_store_t *s);
 int st_store_shard_id(const st_store_t *s);
@@ -98,5 +124,13 @@ typedef struct st_io_hooks {
 } st_io_hooks_t;
 /* Installs hooks (NULL members keep the default); NULL restores the defaults. */
 void st_store_set_io_hooks(st_store_t *s, const st_io_hooks_t *hooks);
+
+/* The clock storage reads for time-based rolls (and, with st_store_tick, the flush
+ * timers): milliseconds since the epoch. Default: clock_gettime(CLOCK_REALTIME)
+ * (wall clock, like Kafka's time.milliseconds()). Tests install a fake; NULL
+ * restores the default. */
+typedef int64_t (*st_clock_fn_t)(void *arg);
+void st_store_set_clock(st_store_t *s, st_clock_fn_t now_ms, void *arg);
+int64_t st_store_now_ms(const st_store_t *s);
 
 #endif /* ST_STORE_H */
