@@ -109,5 +109,7 @@ int64_t cli_now_ms(void);
 int cli_topics_main(int argc, char **argv);
 int cli_produce_main(int argc, char **argv);
 int cli_consume_main(int argc, char **argv);
+int cli_dump_log_main(int argc, char **argv); /* reads segment files; no broker */
+int cli_configs_main(int argc, char **argv);
 
 #endif /* CLI_COMMON_H */

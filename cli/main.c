@@ -4,6 +4,8 @@
  *   sluice topics   ...   create, list, describe, delete topics
  *   sluice produce  ...   stdin lines -> records
  *   sluice consume  ...   records -> stdout lines
+ *   sluice configs  ...   describe topic and broker configs
+ *   sluice dump-log ...   print and check segment files (.log, .index, .timeindex)
  *
  * Each subcommand parses its own options and prints its own --help.
  */
@@ -20,6 +22,8 @@ static const cli_command_t g_commands[] = {
     {"topics", cli_topics_main, "create, list, describe and delete topics"},
     {"produce", cli_produce_main, "send lines from stdin as records"},
     {"consume", cli_consume_main, "print records of a topic to stdout"},
+    {"configs", cli_configs_main, "describe topic and broker configs"},
+    {"dump-log", cli_dump_log_main, "print and check segment files, read from disk"},
 };
 
 static void print_usage(FILE *out)
@@ -32,7 +36,7 @@ static void print_usage(FILE *out)
         fprintf(out, "  %-9s %s\n", g_commands[i].name, g_commands[i].summary);
     fprintf(out,
             "\nRun 'sluice <command> --help' for the options of a command.\n"
-            "Every command takes --bootstrap-server HOST:PORT (default %s).\n",
+            "Every command but dump-log takes --bootstrap-server HOST:PORT (default %s).\n",
             CLI_DEFAULT_BOOTSTRAP);
 }
 

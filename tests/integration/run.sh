@@ -14,6 +14,9 @@
 # the broker log tail, and a closing "integration: N passed, M failed" line.
 # Exit status: 0 if every test passed, 1 otherwise, 2 bad usage.
 #
+# Python tests get SLUICE_BOOTSTRAP, SLUICE_CLI (the sluice binary) and
+# SLUICE_DATA_DIR (the broker's log.dirs) among other variables (pytest_phase).
+#
 # The tests are the test_* functions below, listed in TESTS with their time
 # budgets; any tests/integration/test_NAME.py without a function of its own
 # runs as test NAME under pytest. A missing client or tool is a failure,
@@ -81,6 +84,8 @@ BROKER_ARGS=(
     --override "log.dirs=$WORK/data"
     --override "num.partitions=$AUTO_PARTITIONS"
     --override "socket.request.max.bytes=$MAX_REQUEST_BYTES"
+    # test_retention needs retention checked every second, not every 5 minutes
+    --override "log.retention.check.interval.ms=1000"
 )
 
 # True while `pid` runs (a zombie counts as exited: it can no longer serve).
@@ -397,6 +402,7 @@ test_rdk_durability() {
 
 pytest_phase() { # FILE TEST
     SLUICE_BOOTSTRAP=$BOOT SLUICE_STATE_DIR=$WORK SLUICE_RECORD_COUNT=$RECORD_COUNT \
+        SLUICE_CLI=$CLI_BIN SLUICE_DATA_DIR=$WORK/data \
         SLUICE_AUTO_PARTITIONS=$AUTO_PARTITIONS SLUICE_SOCKET_REQUEST_MAX_BYTES=$MAX_REQUEST_BYTES \
         t "$PY" -m pytest -p no:cacheprovider -q -rfE "$HERE/$1${2:+::$2}"
 }
