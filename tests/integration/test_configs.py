@@ -71,6 +71,30 @@ class Configs(unittest.TestCase):
         with self.assertRaises(KafkaException):
             self.describe("topic", "no-such-topic-%d" % time.time())
 
+    def test_sluice_configs_describe_prints_overrides_and_all(self):
+        import subprocess
+        cli = os.environ.get("SLUICE_CLI")
+        if not cli:
+            self.fail("SLUICE_CLI is not set: run through tests/integration/run.sh")
+        base = [cli, "configs", "--bootstrap-server", self.bootstrap, "--describe"]
+        out = subprocess.run(base + ["--topic", self.topic], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        lines = out.stdout.splitlines()
+        self.assertEqual(lines[0], "Dynamic configs for topic %s are:" % self.topic)
+        self.assertEqual(sorted(l.split("=")[0].strip() for l in lines[1:]),
+                         ["cleanup.policy", "max.message.bytes", "retention.ms"])
+        self.assertIn("retention.ms=3600000 sensitive=false synonyms={DYNAMIC_TOPIC_CONFIG:"
+                      "retention.ms=3600000", out.stdout)
+        out = subprocess.run(base + ["--entity-type", "topics", "--entity-name", self.topic,
+                                     "--all"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("segment.bytes=1073741824 sensitive=false", out.stdout)
+        out = subprocess.run(base + ["--topic", "no-such-topic"], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 1)
+        self.assertIn("does not host this topic", out.stderr)
+
     def test_kafka_python_sees_the_same_values(self):
         from kafka.admin import ConfigResource as KPResource, ConfigResourceType, KafkaAdminClient
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
