@@ -26,6 +26,7 @@
 #include "sl_base.h"
 #include "sl_limits.h"
 #include "st_log.h"
+#include "st_producer.h"
 #include "st_segment.h"
 #include "st_store.h"
 
@@ -44,6 +45,11 @@ typedef struct st_write {
     int32_t res; /* 0 or -errno of the write */
     bool sync;
     bool done;
+    /* A duplicate of an earlier idempotent batch (st_producer.h): nothing written,
+     * seg NULL, base/last_offset are the ORIGINAL batch's; delivered in FIFO order
+     * with err 0 once the original is committed (and synced when sync). Dups are
+     * outside the offset contiguity of the FIFO and never move the HWM. */
+    bool dup;
 } st_write_t;
 
 /* 16 bytes: offsets relative to the active segment's base, like index entries. */
@@ -117,6 +123,13 @@ struct st_log {
     int64_t recovery_point; /* last value written to recovery-point-offset-checkpoint */
     int64_t durable_end;    /* below: covered by a completed fdatasync (the checkpoint) */
 
+    /* Idempotent producers (st_producer.h). */
+    st_pstate_t producers;
+    int64_t snaps[2];                 /* offsets of the snapshot files kept, -1: none;
+                                       * snaps[1] the newest */
+    int64_t pstate_loaded_from;       /* open: snapshot offset replay started at */
+    uint64_t pstate_replayed_batches; /* open: producer batches replayed */
+
     /* Store linkage. */
     st_log_t *store_prev;
     st_log_t *store_next;
@@ -160,6 +173,8 @@ uint32_t st_store_ring_free(const st_store_t *s);
 int st_store_submit_write(st_store_t *s, int fd, const void *buf, uint32_t len, uint64_t pos,
                           io_cb_t cb, void *ctx);
 int st_store_submit_sync(st_store_t *s, int fd, bool datasync, io_cb_t cb, void *ctx);
+/* Shrinks the flush check interval for a log with this flush_ms. */
+void st_store_note_flush_ms(st_store_t *s, int64_t flush_ms);
 void st_store_link_log(st_store_t *s, st_log_t *l);
 void st_store_unlink_log(st_store_t *s, st_log_t *l);
 void st_store_schedule(st_store_t *s, st_log_t *l);
@@ -174,6 +189,17 @@ void st_log_seal_committed(st_log_t *l);
 /* st_recover.c: fills l->segs from the directory (see st_log.h "Recovery"). With
  * recover, only segments holding offsets >= recovery_point are re-read (0: all). */
 int st_log_load(st_log_t *l, bool recover, int64_t recovery_point);
+
+/* st_psnap.c (st_producer.h "Snapshots") */
+/* Writes <dir>/<offset>.snapshot from l->producers (tmp + rename; with sync, fdatasync
+ * and directory fsync) and deletes all but the newest two. 0 or -errno (logged). */
+int st_psnap_write(st_log_t *l, int64_t offset, bool sync);
+/* At open, after the segments are loaded: the newest readable snapshot at or below
+ * min(bound, LEO) is loaded (newer ones past LEO deleted) and the batches after it
+ * replayed; no snapshot or a corrupt one: replay from the first segment (logged). */
+void st_log_load_producers(st_log_t *l, int64_t bound);
+/* Deletes the snapshot files past offset `end` (the log was cut back to end). */
+void st_psnap_truncate(st_log_t *l, int64_t end);
 
 /* st_files.c */
 int st_fsync_dir(const char *dir);

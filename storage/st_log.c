@@ -33,6 +33,8 @@ void st_log_config_default(st_log_config_t *c)
     c->retention_bytes = -1;           /* retention.bytes: unlimited */
     c->flush_messages = INT64_MAX;     /* flush.messages: off */
     c->flush_ms = INT64_MAX;           /* flush.ms: off */
+    /* producer.id.expiration.ms: 1 day */
+    c->producer_id_expiration_ms = 86400000;
 }
 
 bool st_log_config_valid(const st_log_config_t *c)
@@ -40,7 +42,20 @@ bool st_log_config_valid(const st_log_config_t *c)
     return c->segment_bytes >= KP_BATCH_HEADER_BYTES && c->segment_bytes <= ST_MAX_SEGMENT_BYTES &&
            c->index_interval_bytes >= 0 && c->segment_index_bytes >= ST_TINDEX_ENTRY_BYTES &&
            c->segment_ms >= 1 && c->segment_jitter_ms >= 0 && c->retention_ms >= -1 &&
-           c->retention_bytes >= -1 && c->flush_messages >= 1 && c->flush_ms >= 0;
+           c->retention_bytes >= -1 && c->flush_messages >= 1 && c->flush_ms >= 0 &&
+           c->producer_id_expiration_ms >= 1;
+}
+
+int st_log_set_config(st_log_t *l, const st_log_config_t *cfg)
+{
+    ASSERT(l && cfg && l->state == ST_LOG_OPEN);
+    if (!st_log_config_valid(cfg))
+        return SL_ERR_PROTO;
+    l->cfg = *cfg;
+    l->index_max_bytes = (uint32_t)cfg->segment_index_bytes;
+    /* flush_ms: the store's check interval only shrinks (st_store_link_log). */
+    st_store_note_flush_ms(l->store, cfg->flush_ms);
+    return 0;
 }
 
 /* --- invariants -------------------------------------------------------------------- */
@@ -67,13 +82,22 @@ static void log_check(const st_log_t *l)
     }
     ASSERT(st_log_active(l)->base_offset <= l->leo);
     uint32_t n = 0;
-    for (const st_write_t *w = l->head; w; w = w->next, n++) {
+    const st_write_t *prev = NULL;
+    for (const st_write_t *w = l->head; w; w = w->next) {
         ASSERT(w->log == l && w->last_offset >= w->base_offset);
-        if (w->next)
-            ASSERT(w->next->base_offset == w->last_offset + 1);
-        else
-            ASSERT(w == l->tail && w->last_offset + 1 == l->leo);
+        if (!w->next)
+            ASSERT(w == l->tail);
+        if (w->dup) {
+            ASSERT(w->done && !w->seg);
+            continue;
+        }
+        if (prev)
+            ASSERT(w->base_offset == prev->last_offset + 1);
+        prev = w;
+        n++;
     }
+    if (prev)
+        ASSERT(prev->last_offset + 1 == l->leo);
     ASSERT(n >= l->inflight);
 #else
     (void)l;
@@ -180,6 +204,15 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
     err = st_log_load(l, recover, recovery_point);
     if (err)
         goto out_free_dir;
+    /* Producer state: from the snapshot at or below where recovery started. */
+    int64_t pstate_bound = l->leo;
+    if (recover) {
+        uint32_t i = 0;
+        while (i + 1 < l->seg_count && l->segs[i + 1]->base_offset <= recovery_point)
+            i++;
+        pstate_bound = l->segs[i]->base_offset;
+    }
+    st_log_load_producers(l, pstate_bound);
     l->start_offset = l->segs[0]->base_offset;
     int64_t ckpt = -1;
     err = st_start_offset_read(l->dir, &ckpt);
@@ -255,6 +288,8 @@ static void log_close_clean(st_log_t *l)
             err = err ? err : e;
         }
     }
+    if (!l->fail_err && !err)
+        (void)st_psnap_write(l, l->leo, true); /* failure logged: the next open replays */
     if (l->dir_unsynced) {
         int e = st_fsync_dir(l->dir);
         err = err ? err : e;
@@ -277,6 +312,7 @@ static void log_finalize(st_log_t *l)
     for (uint32_t i = 0; i < l->seg_count; i++)
         st_segment_drop(l->segs[i]);
     st_store_unlink_log(l->store, l);
+    st_pstate_free(&l->producers);
     free(l->segs);
     free(l->dir);
     free(l);
@@ -332,6 +368,11 @@ int st_log_delete(st_log_t *l)
 }
 
 /* --- accessors ----------------------------------------------------------------------- */
+
+const st_producer_t *st_log_find_producer(const st_log_t *l, int64_t producer_id)
+{
+    return st_pstate_find(&l->producers, producer_id);
+}
 
 int64_t st_log_start_offset(const st_log_t *l)
 {
@@ -426,6 +467,8 @@ static int log_roll(st_log_t *l)
     seg->roll_jitter_ms = log_roll_jitter_ms(l, seg->base_offset);
     l->dir_unsynced = true;
     l->recent_count = 0; /* the cache describes the active segment only */
+    /* Producer state below the new segment; a failure is logged: the next open replays. */
+    (void)st_psnap_write(l, l->leo, false);
     l->store->stats.rolls++;
     st_log_seal_committed(l);
     LOG_DEBUG("storage: %s: rolled to segment %lld", l->dir, (long long)seg->base_offset);
@@ -447,6 +490,40 @@ static void recent_push(st_log_t *l, const st_segment_t *act, int64_t base_offse
         l->recent_count++;
 }
 
+/* A duplicate idempotent batch: a no-write record queued in the FIFO, so its callback
+ * reports the original's base offset in offset order, after the original completed
+ * (and was synced, when sync). Delivered from st_log_do_work when nothing before it
+ * is pending (the callback never runs inside st_log_append). */
+static int log_append_dup(st_log_t *l, const st_producer_batch_t *orig, bool sync,
+                          st_append_cb_t cb, void *ctx)
+{
+    st_store_t *s = l->store;
+    st_write_t *w = st_store_write_get(s);
+    ASSERT(w);
+    w->log = l;
+    w->seg = NULL;
+    w->buf = NULL;
+    w->len = 0;
+    w->pos = 0;
+    w->base_offset = orig->first_offset;
+    w->last_offset = orig->last_offset;
+    w->cb = cb;
+    w->ctx = ctx;
+    w->sync = sync;
+    w->done = true;
+    w->dup = true;
+    if (l->tail)
+        l->tail->next = w;
+    else
+        l->head = w;
+    l->tail = w;
+    if (!l->uncommitted)
+        l->uncommitted = w;
+    s->stats.duplicate_appends++;
+    st_store_schedule(s, l);
+    return 0;
+}
+
 int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_append_cb_t cb,
                   void *ctx)
 {
@@ -464,6 +541,19 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
         s->stats.append_busy++;
         return -EBUSY;
     }
+    bool idem = kp_batch_has_producer_id(&h) && !kp_batch_is_control(&h);
+    st_producer_batch_t pb;
+    if (idem) {
+        pb.first_seq = h.base_sequence;
+        pb.last_seq = st_pstate_last_seq(h.base_sequence, h.last_offset_delta);
+        st_producer_batch_t orig;
+        int rc = st_pstate_check(&l->producers, h.producer_id, h.producer_epoch, pb.first_seq,
+                                 pb.last_seq, &orig);
+        if (rc == ST_PSTATE_DUPLICATE)
+            return log_append_dup(l, &orig, sync, cb, ctx);
+        if (rc)
+            return rc;
+    }
     int64_t base = l->leo;
     int64_t last = base + h.last_offset_delta;
     int64_t now_ms = st_store_now_ms(s);
@@ -475,6 +565,14 @@ int st_log_append(st_log_t *l, uint8_t *batch, uint32_t len, bool sync, st_appen
         act = st_log_active(l);
     }
     ASSERT(act->size + (int64_t)len <= l->cfg.segment_bytes);
+    if (idem) {
+        pb.first_offset = base;
+        pb.last_offset = last;
+        pb.max_timestamp = h.max_timestamp;
+        int err = st_pstate_record(&l->producers, h.producer_id, h.producer_epoch, &pb, now_ms);
+        if (err)
+            return err; /* -ENOMEM; a roll that just happened is harmless */
+    }
 
     kp_batch_stamp(batch, base, 0);
     st_write_t *w = st_store_write_get(s);
@@ -697,6 +795,14 @@ static void log_commit(st_log_t *l)
     st_write_t *w = l->uncommitted;
     bool moved = false;
     while (w && w->done && w->res == 0 && w->base_offset < l->fail_offset) {
+        if (w->dup) {
+            /* Everything before it is committed, so is its original. */
+            if (w->sync)
+                l->sync_wanted = SL_MAX(l->sync_wanted, SL_MIN(w->last_offset + 1, l->hwm));
+            w = w->next;
+            moved = true;
+            continue;
+        }
         ASSERT(w->base_offset == l->hwm);
         l->hwm = w->last_offset + 1;
         w->seg->committed = w->pos + w->len;
@@ -953,6 +1059,8 @@ static void log_repair(st_log_t *l)
         fs->first_append_ms = -1;
     l->flush_upto = SL_MIN(l->flush_upto, l->hwm);
     l->leo = l->hwm;
+    st_pstate_truncate(&l->producers, l->leo);
+    st_psnap_truncate(l, l->leo);
     l->recent_count = 0;
     l->fail_err = 0;
     l->fail_offset = INT64_MAX;
@@ -972,6 +1080,12 @@ void st_log_do_work(st_log_t *l)
     if (l->trim_due && l->state == ST_LOG_OPEN && !l->sync_inflight) {
         int64_t bytes = 0;
         (void)log_trim_below_start(l, &bytes);
+    }
+    if (l->uncommitted && l->uncommitted->dup) {
+        log_commit(l); /* passes duplicates whose predecessors are committed */
+        log_deliver(l);
+    } else if (l->head && l->head->dup) {
+        log_deliver(l);
     }
     log_issue_sync(l);
     if (l->fail_err && !l->fail_permanent && log_idle(l))

@@ -16,6 +16,8 @@
  *   00000000000000000000.timeindex  time index (below)
  *   <next base offset>.log/...      one triple per segment; name = %020lld of the
  *                                   segment's base offset (<= its first batch's offset)
+ *   <offset>.snapshot               producer state (st_producer.h "Snapshots"), the
+ *                                   newest two
  *   partition.metadata              "version: 0\ntopic_id: <22-char base64url uuid>"
  *                                   (no trailing newline, as Kafka writes it;
  *                                   written to .tmp, fsynced, renamed)
@@ -173,6 +175,15 @@
 #include "sl_base.h"
 #include "st_store.h"
 
+/* Idempotent-producer errors of st_log_append (st_producer.h "Rules"); below -5100
+ * so they never collide with SL_ERR_* (sl_base.h). The broker answers them with the
+ * Kafka error code named. */
+#define ST_ERR_INVALID_PRODUCER_EPOCH (-5101) /* INVALID_PRODUCER_EPOCH (47) */
+#define ST_ERR_OUT_OF_ORDER_SEQUENCE (-5102)  /* OUT_OF_ORDER_SEQUENCE_NUMBER (45) */
+/* UNKNOWN_PRODUCER_ID (59): defined for the broker's mapping; storage does not return
+ * it (Kafka 4 accepts an unknown producer at any sequence, st_producer.h rule 5). */
+#define ST_ERR_UNKNOWN_PRODUCER_ID (-5103)
+
 typedef struct st_log_config {
     int64_t segment_bytes;        /* segment.bytes, default 1 GiB (1073741824) */
     int32_t index_interval_bytes; /* index.interval.bytes, default 4096 */
@@ -183,18 +194,32 @@ typedef struct st_log_config {
     int64_t retention_bytes;      /* retention.bytes, default -1 = unlimited */
     int64_t flush_messages;       /* flush.messages, default INT64_MAX (Long.MAX_VALUE): off */
     int64_t flush_ms;             /* flush.ms, default INT64_MAX: off */
+    /* producer.id.expiration.ms, default 86400000 (1 day) */
+    int64_t producer_id_expiration_ms;
 } st_log_config_t;
 
 void st_log_config_default(st_log_config_t *c);
 /* Whether c is usable: KP_BATCH_HEADER_BYTES <= segment_bytes <= ST_MAX_SEGMENT_BYTES,
  * index_interval_bytes >= 0, segment_index_bytes >= 12 (one entry of each index),
  * segment_ms >= 1, segment_jitter_ms >= 0, retention_ms >= -1, retention_bytes >= -1,
- * flush_messages >= 1, flush_ms >= 0.
+ * flush_messages >= 1, flush_ms >= 0, producer_id_expiration_ms >= 1.
  * Configuration parsing checks this; st_log_open asserts it. */
 bool st_log_config_valid(const st_log_config_t *c);
 
 typedef struct st_log st_log_t;
 struct st_segment;
+
+/* Applies a changed configuration to an open log (the broker calls it when a topic's
+ * configs are altered). Takes effect from now on: retention (next check), roll
+ * (segment_bytes, segment_ms, segment_jitter_ms: checked at the next append; the
+ * active segment keeps its drawn jitter), flush policy (flush_messages counted from
+ * the current flush point, flush_ms at the next store flush check),
+ * index_interval_bytes, producer_id_expiration_ms (next st_store_tick).
+ * segment_index_bytes applies to segments created from now on. A segment larger than
+ * a lowered segment_bytes is rolled at the next append; a batch larger than the new
+ * segment_bytes is refused (SL_ERR_LIMIT) as usual.
+ * Returns 0, or SL_ERR_PROTO when !st_log_config_valid(cfg) (nothing changed). */
+int st_log_set_config(st_log_t *l, const st_log_config_t *cfg);
 
 /* Opens (creating if missing) the partition directory dir_path =
  * "<log.dir>/<topic>-<partition>". A new directory gets partition.metadata with
@@ -218,6 +243,9 @@ void st_log_close(st_log_t *l);
  * log is closed either way). */
 int st_log_delete(st_log_t *l);
 
+/* The producer's state in this partition (st_producer.h), or NULL when unknown. Valid
+ * until the next append, tick or close of the log. */
+const struct st_producer *st_log_find_producer(const st_log_t *l, int64_t producer_id);
 int64_t st_log_start_offset(const st_log_t *l);
 int64_t st_log_end_offset(const st_log_t *l);     /* LEO: next offset to assign */
 int64_t st_log_high_watermark(const st_log_t *l); /* every offset below is written and readable */
@@ -241,6 +269,13 @@ typedef void (*st_append_cb_t)(void *ctx, int err /* 0 or -errno */, int64_t bas
  *   -EBUSY          ring pending table or append pool full (backpressure)
  *   SL_ERR_LIMIT    the batch is larger than segment_bytes
  *   SL_ERR_CORRUPT  the bytes do not parse as one batch of exactly len bytes
+ *   ST_ERR_INVALID_PRODUCER_EPOCH, ST_ERR_OUT_OF_ORDER_SEQUENCE
+ *                   an idempotent batch (producerId >= 0) refused by the producer
+ *                   state (st_producer.h "Rules"), checked before offsets are assigned
+ *   -ENOMEM         no memory for a new producer's state
+ * A duplicate of one of the producer's last 5 batches (same epoch, baseSequence and
+ * lastSequence) returns 0, writes nothing, and its cb later reports the original's
+ * base offset with err 0, in offset order after the original (st_producer.h).
  *   -errno          the failed roll (e.g. -ENOSPC, -EMFILE), or the error of a failed
  *                   write/sync while the log is failed (see "Failed writes")
  * A callback may append to, close or delete the log. */

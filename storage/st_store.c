@@ -117,8 +117,13 @@ void st_store_tick(st_store_t *s, int64_t now_ms)
         s->stats.retention_checks++;
         /* enforce_retention never frees or unlinks a log: the walk is safe. */
         for (st_log_t *l = s->logs; l; l = l->store_next) {
-            if (l->state == ST_LOG_OPEN)
+            if (l->state == ST_LOG_OPEN) {
                 (void)st_log_enforce_retention(l, now_ms, NULL);
+                /* Kafka checks producer.id.expiration.ms every
+                 * producer.id.expiration.check.interval.ms; we do it with retention. */
+                s->stats.producers_expired +=
+                    st_pstate_expire(&l->producers, now_ms, l->cfg.producer_id_expiration_ms);
+            }
         }
     }
     if (now_ms >= s->next_recovery_checkpoint_ms) {
@@ -239,17 +244,22 @@ int st_store_submit_sync(st_store_t *s, int fd, bool datasync, io_cb_t cb, void 
     return rc;
 }
 
-void st_store_link_log(st_store_t *s, st_log_t *l)
+void st_store_note_flush_ms(st_store_t *s, int64_t flush_ms)
 {
-    if (l->cfg.flush_ms != INT64_MAX) {
+    if (flush_ms != INT64_MAX) {
         /* The check interval only shrinks (a closed log's smaller flush_ms keeps it
          * small: cheap, and simpler than recomputing). */
-        int64_t iv = SL_MAX(SL_MIN(l->cfg.flush_ms, 1000), 1);
+        int64_t iv = SL_MAX(SL_MIN(flush_ms, 1000), 1);
         if (iv < s->flush_check_interval_ms) {
             s->flush_check_interval_ms = iv;
             s->next_flush_check_ms = INT64_MIN;
         }
     }
+}
+
+void st_store_link_log(st_store_t *s, st_log_t *l)
+{
+    st_store_note_flush_ms(s, l->cfg.flush_ms);
     l->store = s;
     l->store_prev = NULL;
     l->store_next = s->logs;

@@ -49,6 +49,12 @@ typedef struct st_store_stats {
     uint64_t append_bytes;
     uint64_t append_busy;      /* refused with -EBUSY (pool or ring full) */
     uint64_t writes_submitted; /* write SQEs, resubmissions of short writes included */
+    /* Idempotent producers (st_producer.h): retries answered with the original
+     * offsets, producers dropped by producer_id_expiration_ms (st_store_tick),
+     * <offset>.snapshot files written. */
+    uint64_t duplicate_appends;
+    uint64_t producers_expired;
+    uint64_t producer_snapshots;
     uint64_t short_writes;
     uint64_t write_errors;
     uint64_t sync_rounds; /* group commits issued (at most one per log per turn) */
@@ -81,7 +87,8 @@ void st_store_end_turn(st_store_t *s);
  * (before st_store_end_turn, which issues the I/O it schedules). O(1) when nothing
  * is due. Every retention_check_interval_ms (Kafka's
  * log.retention.check.interval.ms, default 300000; the first tick is due at once)
- * it runs st_log_enforce_retention on every open log; every
+ * it runs st_log_enforce_retention on every open log and drops the producers whose
+ * last append is older than the log's producer_id_expiration_ms (st_producer.h); every
  * recovery_checkpoint_interval_ms it runs st_log_checkpoint_recovery_point on every
  * open log (blocking file writes, only for logs whose durable end moved); and it
  * requests the flush.ms flushes that are due (st_log.h "Flush policy"). Cannot fail: errors are

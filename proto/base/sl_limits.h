@@ -57,4 +57,11 @@
 #define ST_METALOG_MAX_RECORD_BYTES (16 * 1024 * 1024)
 #define ST_METALOG_MAX_PENDING 4096
 
+/* Idempotent-producer state per partition (st_producer.h): producers remembered
+ * (~200 B each; when full, the least recently used is forgotten), and the batches
+ * retained per producer for duplicate detection (Kafka's NUM_BATCHES_TO_RETAIN, the
+ * client's max.in.flight.requests.per.connection limit for idempotence). */
+#define ST_MAX_PRODUCERS_PER_PARTITION 10000
+#define ST_PRODUCER_BATCHES_RETAINED 5
+
 #endif /* SL_LIMITS_H */
