@@ -4,9 +4,11 @@
  *
  * Validation on the connection's shard (KAFKA-PROTOCOL.md §3): each partition
  * carries exactly one magic-2 batch whose CRC-32C matches, no control batch,
- * at most message.max.bytes. Valid batches go to their partitions' owner
- * shards (sl_fanout.h), which stamp the base offset and append them as
- * received, straight from the request's frame buffer (no copy). The answer
+ * at most message.max.bytes, not transactional (INVALID_TXN_STATE: there is no
+ * transaction coordinator yet, so no transaction can be ongoing). Valid batches
+ * go to their partitions' owner shards (sl_fanout.h), which stamp the base
+ * offset and append them as received, straight from the request's frame
+ * buffer (no copy). The answer
  * waits for the write (acks=1), for the group-committed fdatasync (acks=-1),
  * or is never sent (acks=0 — except that an error then closes the connection,
  * so the client notices, as Kafka does).
@@ -26,6 +28,14 @@ typedef kp_produce_request_topic_produce_data_t pr_req_topic_t;
 typedef kp_produce_request_partition_produce_data_t pr_req_part_t;
 typedef kp_produce_response_topic_produce_response_t pr_topic_t;
 typedef kp_produce_response_partition_produce_response_t pr_part_t;
+
+/* Idempotence errors (KAFKA-PROTOCOL.md §7). */
+enum {
+    KE_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KE_INVALID_PRODUCER_EPOCH = 47,
+    KE_INVALID_TXN_STATE = 48,
+    KE_UNKNOWN_PRODUCER_ID = 59,
+};
 
 typedef struct produce_item {
     /* in */
@@ -83,6 +93,16 @@ static void produce_on_item(sl_shard_t *owner, sl_fanout_part_t *part, void *ite
         it->out->error_code = KE_REQUEST_TIMED_OUT; /* ring saturated: retriable */
     else if (rc == SL_ERR_LIMIT)
         it->out->error_code = KE_MESSAGE_TOO_LARGE;
+#ifdef ST_ERR_OUT_OF_ORDER_SEQUENCE
+    /* Producer-state checks (idempotence); duplicates come back through the
+     * callback with the original base offset. */
+    else if (rc == ST_ERR_INVALID_PRODUCER_EPOCH)
+        it->out->error_code = KE_INVALID_PRODUCER_EPOCH;
+    else if (rc == ST_ERR_OUT_OF_ORDER_SEQUENCE)
+        it->out->error_code = KE_OUT_OF_ORDER_SEQUENCE_NUMBER;
+    else if (rc == ST_ERR_UNKNOWN_PRODUCER_ID)
+        it->out->error_code = KE_UNKNOWN_PRODUCER_ID;
+#endif
     else
         it->out->error_code = KE_KAFKA_STORAGE_ERROR;
     sl_fanout_item_done(owner, part);
@@ -133,6 +153,13 @@ static int16_t validate_batch(sl_req_t *req, const sl_topic_meta_t *t, kp_bytes_
     if (kp_batch_is_control(h)) {
         *msg = "clients may not write control batches";
         return KE_INVALID_RECORD;
+    }
+    if (kp_batch_is_transactional(h)) {
+        /* No transaction coordinator yet, so no producer can have a transaction
+         * ongoing; Kafka's log answers such a batch with INVALID_TXN_STATE. */
+        *msg = "transactional batch without an ongoing transaction (transactions are not "
+               "supported)";
+        return KE_INVALID_TXN_STATE;
     }
     int codec = (int)kp_batch_codec(h);
     if (codec > 4) {

@@ -12,8 +12,11 @@ const sl_api_t sl_apis[] = {
     {19, "CreateTopics", 2, 2, 7, sl_handle_create_topics},
     {20, "DeleteTopics", 1, 1, 6, sl_handle_delete_topics},
     {21, "DeleteRecords", 0, 0, 2, sl_handle_delete_records},
+    {22, "InitProducerId", 0, 0, 5, sl_handle_init_producer_id},
     {23, "OffsetForLeaderEpoch", 2, 2, 4, sl_handle_offset_for_leader_epoch},
     {32, "DescribeConfigs", 1, 1, 4, sl_handle_describe_configs},
+    {33, "AlterConfigs", 0, 0, 2, sl_handle_alter_configs},
+    {44, "IncrementalAlterConfigs", 0, 0, 1, sl_handle_incremental_alter_configs},
 };
 const size_t sl_api_count = SL_ARRAY_SIZE(sl_apis);
 

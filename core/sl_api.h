@@ -44,7 +44,10 @@ void sl_handle_list_offsets(sl_req_t *req);
 void sl_handle_create_topics(sl_req_t *req);
 void sl_handle_delete_topics(sl_req_t *req);
 void sl_handle_describe_configs(sl_req_t *req);
+void sl_handle_alter_configs(sl_req_t *req);
+void sl_handle_incremental_alter_configs(sl_req_t *req);
 void sl_handle_delete_records(sl_req_t *req);
+void sl_handle_init_producer_id(sl_req_t *req);
 void sl_handle_offset_for_leader_epoch(sl_req_t *req);
 
 /* Kafka error codes used by the handlers (KAFKA-PROTOCOL.md §7). */

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 
-enum { REC_TOPICS_CREATED = 1, REC_TOPICS_DELETED = 2, REC_CLUSTER_ID = 3 };
+enum { REC_TOPICS_CREATED = 1, REC_TOPICS_DELETED = 2, REC_CLUSTER_ID = 3, REC_TOPICS_UPDATED = 4 };
 
 /* ----------------------------------------------------------- records */
 
@@ -143,7 +143,7 @@ static int replay_record(void *ctx, uint16_t type, const uint8_t *payload, uint3
             kp_read_skip(&rd, 16);
             continue;
         }
-        if (type != REC_TOPICS_CREATED)
+        if (type != REC_TOPICS_CREATED && type != REC_TOPICS_UPDATED)
             goto corrupt;
         int16_t name_len;
         int32_t parts, configs;
@@ -344,6 +344,154 @@ static void mlog_written(void *ctx, int err)
     ctl_publish(s0, op);
 }
 
+/* A copy of old with its overrides changed by t's operations; NULL with an
+ * error code and message in t when an operation is invalid. */
+static sl_topic_meta_t *topic_with_configs(const sl_topic_meta_t *old, sl_ctl_topic_t *t,
+                                           bool replace_all, const sl_config_t *cfg)
+{
+    enum { MAX_CFG = 64 };
+    char *names[MAX_CFG], *values[MAX_CFG];
+    int n = 0;
+    sl_topic_meta_t *nt = NULL;
+    t->error_code = KE_INVALID_CONFIG;
+    t->error_message = t->error_buf;
+    if (!replace_all)
+        for (int32_t i = 0; i < old->config_count && n < MAX_CFG; i++) {
+            names[n] = strdup(old->configs[i].name);
+            values[n] = strdup(old->configs[i].value);
+            n++;
+        }
+    for (int32_t i = 0; i < t->config_count; i++) {
+        kp_str_t name = t->config_names[i], value = t->config_values[i];
+        int8_t kind = t->config_ops ? t->config_ops[i] : SL_CFG_OP_SET;
+        for (int32_t j = 0; j < i; j++)
+            if (kp_str_equal(name, t->config_names[j])) {
+                snprintf(t->error_buf, sizeof(t->error_buf), "Duplicate config key %.*s",
+                         (int)name.len, name.ptr);
+                t->error_code = KE_INVALID_REQUEST;
+                goto fail;
+            }
+        const sl_topic_config_desc_t *d =
+            name.len > 0 ? sl_topic_config_find(name.ptr, (size_t)name.len) : NULL;
+        if (!d) {
+            snprintf(t->error_buf, sizeof(t->error_buf), "Unknown topic config name: %.*s",
+                     (int)SL_MAX(name.len, 0), name.ptr ? name.ptr : "");
+            goto fail;
+        }
+        int at = -1;
+        for (int k = 0; k < n; k++)
+            if (strcmp(names[k], d->name) == 0)
+                at = k;
+        char merged[256];
+        const char *newv = NULL;
+        if (kind == SL_CFG_OP_DELETE) {
+            if (at >= 0) {
+                free(names[at]);
+                free(values[at]);
+                names[at] = names[n - 1];
+                values[at] = values[n - 1];
+                n--;
+            }
+            continue;
+        }
+        if (value.len < 0) {
+            snprintf(t->error_buf, sizeof(t->error_buf), "Null value for config %s", d->name);
+            goto fail;
+        }
+        if (kind == SL_CFG_OP_SET) {
+            if ((size_t)value.len >= sizeof(merged)) {
+                snprintf(t->error_buf, sizeof(t->error_buf), "Value of %s too long", d->name);
+                goto fail;
+            }
+            memcpy(merged, value.ptr, (size_t)value.len);
+            merged[value.len] = 0;
+            newv = merged;
+        } else if (kind == SL_CFG_OP_APPEND || kind == SL_CFG_OP_SUBTRACT) {
+            if (d->type != SL_TC_LIST) {
+                snprintf(t->error_buf, sizeof(t->error_buf),
+                         "Config value %s is not allowed for config key %s (not a list)",
+                         kind == SL_CFG_OP_APPEND ? "append" : "subtract", d->name);
+                goto fail;
+            }
+            char dbuf[32];
+            const char *cur = at >= 0 ? values[at] : sl_topic_config_default(cfg, d, dbuf, sizeof(dbuf));
+            /* Rebuild the list item by item: keep current items (minus the
+             * subtracted ones), then add appended items not yet present. */
+            merged[0] = 0;
+            size_t len = 0;
+            char item[64];
+            for (const char *p = cur; *p;) {
+                const char *comma = strchr(p, ',');
+                size_t il = comma ? (size_t)(comma - p) : strlen(p);
+                if (il < sizeof(item)) {
+                    memcpy(item, p, il);
+                    item[il] = 0;
+                    bool drop = false;
+                    if (kind == SL_CFG_OP_SUBTRACT)
+                        for (const char *q = value.ptr; q < value.ptr + value.len;) {
+                            const char *qc = memchr(q, ',', (size_t)(value.ptr + value.len - q));
+                            size_t ql = qc ? (size_t)(qc - q) : (size_t)(value.ptr + value.len - q);
+                            if (ql == il && memcmp(q, item, il) == 0)
+                                drop = true;
+                            q += ql + (qc ? 1 : 0);
+                        }
+                    if (!drop && len + il + 2 < sizeof(merged)) {
+                        len += (size_t)snprintf(merged + len, sizeof(merged) - len, "%s%s",
+                                                len ? "," : "", item);
+                    }
+                }
+                p += il + (comma ? 1 : 0);
+            }
+            if (kind == SL_CFG_OP_APPEND)
+                for (const char *q = value.ptr; q < value.ptr + value.len;) {
+                    const char *qc = memchr(q, ',', (size_t)(value.ptr + value.len - q));
+                    size_t ql = qc ? (size_t)(qc - q) : (size_t)(value.ptr + value.len - q);
+                    bool present = false;
+                    for (const char *p = merged; *p;) {
+                        const char *comma = strchr(p, ',');
+                        size_t il = comma ? (size_t)(comma - p) : strlen(p);
+                        present |= il == ql && memcmp(p, q, ql) == 0;
+                        p += il + (comma ? 1 : 0);
+                    }
+                    if (!present && ql > 0 && len + ql + 2 < sizeof(merged))
+                        len += (size_t)snprintf(merged + len, sizeof(merged) - len, "%s%.*s",
+                                                len ? "," : "", (int)ql, q);
+                    q += ql + (qc ? 1 : 0);
+                }
+            newv = merged;
+        } else {
+            snprintf(t->error_buf, sizeof(t->error_buf), "Unknown config operation %d", kind);
+            t->error_code = KE_INVALID_REQUEST;
+            goto fail;
+        }
+        if (sl_topic_config_validate(d->name, strlen(d->name), newv, strlen(newv), t->error_buf,
+                                     sizeof(t->error_buf)) != 0)
+            goto fail;
+        if (at >= 0) {
+            free(values[at]);
+            values[at] = strdup(newv);
+        } else if (n < MAX_CFG) {
+            names[n] = strdup(d->name);
+            values[n] = strdup(newv);
+            n++;
+        }
+    }
+    nt = sl_topic_new(old->name, old->name_len, &old->id, old->partition_count);
+    ASSERT(nt);
+    memcpy(nt->partitions, old->partitions,
+           (size_t)old->partition_count * sizeof(*old->partitions));
+    for (int k = 0; k < n; k++)
+        sl_topic_add_config(nt, names[k], strlen(names[k]), values[k], strlen(values[k]));
+    t->error_code = KE_NONE;
+    t->error_message = NULL;
+fail:
+    for (int k = 0; k < n; k++) {
+        free(names[k]);
+        free(values[k]);
+    }
+    return nt;
+}
+
 static int16_t validate_create(sl_controller_t *c, sl_ctl_topic_t *t, const sl_meta_t *pending,
                                const char **msg)
 {
@@ -424,6 +572,30 @@ static void ctl_start(sl_shard_t *s0, sl_ctl_op_t *op)
             sl_meta_unref(next);
             next = with;
             accepted++;
+        } else if (op->kind == SL_CTL_ALTER_CONFIGS) {
+            const sl_topic_meta_t *tm =
+                t->name.len > 0 ? sl_meta_find(next, t->name.ptr, (size_t)t->name.len) : NULL;
+            if (!tm) {
+                t->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
+                t->error_message = "This server does not host this topic.";
+                continue;
+            }
+            sl_topic_meta_t *nt = topic_with_configs(tm, t, op->replace_all, &s0->broker->config);
+            if (!nt)
+                continue;
+            t->id_out = tm->id;
+            if (op->validate_only) {
+                sl_topic_unref(nt);
+                continue;
+            }
+            sl_meta_t *without = sl_meta_without_topic(next, &tm->id);
+            ASSERT(without);
+            sl_meta_t *with = sl_meta_with_topic(without, nt);
+            ASSERT(with);
+            sl_meta_unref(without);
+            sl_meta_unref(next);
+            next = with;
+            accepted++;
         } else {
             const sl_topic_meta_t *tm =
                 sl_uuid_is_zero(&t->id)
@@ -457,9 +629,11 @@ static void ctl_start(sl_shard_t *s0, sl_ctl_op_t *op)
     }
     op->next_meta = next;
     size_t len = 0;
-    uint8_t *payload = op->kind == SL_CTL_CREATE ? encode_created(op, next, &len)
-                                                 : encode_deleted(op, &len);
-    uint16_t type = op->kind == SL_CTL_CREATE ? REC_TOPICS_CREATED : REC_TOPICS_DELETED;
+    uint8_t *payload = op->kind == SL_CTL_DELETE ? encode_deleted(op, &len)
+                                                 : encode_created(op, next, &len);
+    uint16_t type = op->kind == SL_CTL_CREATE   ? REC_TOPICS_CREATED
+                    : op->kind == SL_CTL_DELETE ? REC_TOPICS_DELETED
+                                                : REC_TOPICS_UPDATED;
     int rc = payload ? st_metalog_append(c->mlog, &s0->ring, type, payload, (uint32_t)len,
                                          mlog_written, op)
                      : -ENOMEM;

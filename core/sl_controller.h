@@ -19,6 +19,8 @@
  *          i32 configs, configs x { i16 len, name, i16 len, value } }
  *   type 2 TOPICS_DELETED: u16 version=0, i32 n, n x 16-byte id
  *   type 3 CLUSTER_ID:     u16 version=0, i16 len, cluster id text
+ *   type 4 TOPICS_UPDATED: as TOPICS_CREATED; each topic replaces the one of
+ *          the same name (configs altered, same id and placement)
  */
 #ifndef SL_CONTROLLER_H
 #define SL_CONTROLLER_H
@@ -29,7 +31,10 @@
 struct sl_req;
 struct st_metalog;
 
-typedef enum { SL_CTL_CREATE = 1, SL_CTL_DELETE } sl_ctl_kind_t;
+typedef enum { SL_CTL_CREATE = 1, SL_CTL_DELETE, SL_CTL_ALTER_CONFIGS } sl_ctl_kind_t;
+
+/* IncrementalAlterConfigs operations (Kafka's OpType ids). */
+enum { SL_CFG_OP_SET = 0, SL_CFG_OP_DELETE = 1, SL_CFG_OP_APPEND = 2, SL_CFG_OP_SUBTRACT = 3 };
 
 /* One topic of an op: inputs set by the origin, outputs by the controller. */
 typedef struct sl_ctl_topic {
@@ -41,6 +46,7 @@ typedef struct sl_ctl_topic {
     int32_t config_count;
     const kp_str_t *config_names;
     const kp_str_t *config_values;
+    const int8_t *config_ops; /* alter: SL_CFG_OP_* per config (NULL: all SET) */
     /* out */
     int16_t error_code;
     const char *error_message; /* static text or error_buf */
@@ -54,6 +60,7 @@ typedef struct sl_ctl_op {
     sl_xmsg_t x;
     sl_ctl_kind_t kind;
     bool validate_only;
+    bool replace_all; /* alter: AlterConfigs replaces every override */
     int32_t topic_count;
     sl_ctl_topic_t *topics;
     struct sl_req *req;

@@ -8,6 +8,7 @@
 #include "sl_fetch.h"
 #include "sl_topic_config.h"
 #include "sl_log.h"
+#include "sl_producer_ids.h"
 #include "st_log.h"
 #include "st_store.h"
 
@@ -198,6 +199,14 @@ int sl_shard_adopt(sl_shard_t *s, sl_meta_t *m)
             if (old && p < old->partition_count && old->logs[p]) {
                 lt->logs[p] = old->logs[p];
                 old->logs[p] = NULL;
+                /* Same topic id, new topic object: its configs were altered. */
+                const sl_topic_meta_t *before = s->meta ? sl_meta_find_id(s->meta, &t->id) : NULL;
+                if (before != t) {
+                    st_log_config_t lc;
+                    log_config_for(s->config, t, &lc);
+                    if (st_log_set_config(lt->logs[p], &lc) != 0)
+                        LOG_WARN("partition %s-%d: altered configs not applicable", t->name, p);
+                }
                 continue;
             }
             char dir[SL_MAX_PATH];
@@ -324,6 +333,16 @@ static void wait_for_all(sl_broker_t *b, _Atomic int *counter)
 static int shard_setup(sl_shard_t *s)
 {
     sl_broker_t *b = s->broker;
+    if (s->id == 0) {
+        /* Before the set-up barrier, so no shard listens unless this worked. */
+        char err[SL_MAX_PATH + 256];
+        int prc = sl_producer_ids_open(s->config->log_dirs[0], &s->producer_ids, err,
+                                       sizeof(err));
+        if (prc != 0) {
+            LOG_ERROR("producer ids: %s", err);
+            return prc;
+        }
+    }
     int rc = io_ring_init(&s->ring, SL_RING_SQ_ENTRIES, SL_RING_MAX_PENDING);
     if (rc < 0) {
         LOG_ERROR("io_uring set-up failed: %s", strerror(-rc));
@@ -428,6 +447,8 @@ void *sl_shard_main(void *arg)
         sl_meta_unref(s->meta);
     s->meta = NULL;
     sl_conns_destroy(s);
+    sl_producer_ids_close(s->producer_ids);
+    s->producer_ids = NULL;
     io_timers_destroy(&s->timers);
     io_bufring_destroy(&s->bufring, &s->ring);
     atomic_store(&s->ring_fd, -1);

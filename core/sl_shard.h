@@ -40,6 +40,7 @@ struct st_log;
 struct sl_conn;
 struct sl_broker;
 struct sl_shard;
+struct sl_producer_ids;
 
 typedef struct sl_xmsg {
     void (*run)(struct sl_shard *self, struct sl_xmsg *m);
@@ -95,6 +96,9 @@ typedef struct sl_shard {
     struct sl_req *parked_head;
     _Atomic bool fetch_wake; /* set by appenders on any shard */
     uint64_t appends_this_turn;
+
+    /* Producer id allocator: shard 0 only, NULL elsewhere (sl_producer_ids.h). */
+    struct sl_producer_ids *producer_ids;
 
     bool stopping;
     bool quiesced;

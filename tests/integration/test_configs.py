@@ -95,6 +95,49 @@ class Configs(unittest.TestCase):
         self.assertEqual(out.returncode, 1)
         self.assertIn("does not host this topic", out.stderr)
 
+    def test_alter_configs_from_admin_client_is_visible_in_sluice_configs(self):
+        import subprocess
+        topic = "alter-%d" % int(time.time() * 1000)
+        self.admin.create_topics([NewTopic(topic, 1, 1, config={"retention.ms": "3600000"})])[
+            topic].result(30)
+        res = ConfigResource("topic", topic, set_config={"segment.bytes": "1048576",
+                                                          "cleanup.policy": "compact"})
+        list(self.admin.alter_configs([res]).values())[0].result(30)
+        cfg = self.describe("topic", topic)
+        self.assertEqual(cfg["segment.bytes"].value, "1048576")
+        self.assertEqual(cfg["cleanup.policy"].value, "compact")
+        # AlterConfigs replaces the whole set: retention.ms is back to its default.
+        self.assertNotEqual(cfg["retention.ms"].source, TOPIC_CONFIG)
+        out = subprocess.run([os.environ["SLUICE_CLI"], "configs", "--bootstrap-server",
+                              self.bootstrap, "--describe", "--topic", topic],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("segment.bytes=1048576", out.stdout)
+        self.assertIn("cleanup.policy=compact", out.stdout)
+        self.assertNotIn("retention.ms=", out.stdout)
+        # Invalid values are refused and change nothing.
+        bad = ConfigResource("topic", topic, set_config={"segment.bytes": "x"})
+        with self.assertRaises(KafkaException):
+            list(self.admin.alter_configs([bad]).values())[0].result(30)
+        self.assertEqual(self.describe("topic", topic)["segment.bytes"].value, "1048576")
+        # The sluice CLI alters too (add + delete), and the admin client sees it.
+        out = subprocess.run([os.environ["SLUICE_CLI"], "configs", "--bootstrap-server",
+                              self.bootstrap, "--alter", "--topic", topic, "--add-config",
+                              "retention.ms=1000,flush.messages=5", "--delete-config",
+                              "segment.bytes"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        cfg = self.describe("topic", topic)
+        self.assertEqual((cfg["retention.ms"].value, cfg["retention.ms"].source),
+                         ("1000", TOPIC_CONFIG))
+        self.assertEqual(cfg["flush.messages"].value, "5")
+        self.assertNotEqual(cfg["segment.bytes"].source, TOPIC_CONFIG)
+
+    def test_broker_configs_are_not_dynamic(self):
+        res = ConfigResource("broker", "1", set_config={"num.partitions": "3"})
+        with self.assertRaises(KafkaException) as ctx:
+            list(self.admin.alter_configs([res]).values())[0].result(30)
+        self.assertEqual(ctx.exception.args[0].code(), 40)
+
     def test_kafka_python_sees_the_same_values(self):
         from kafka.admin import ConfigResource as KPResource, ConfigResourceType, KafkaAdminClient
         admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)

@@ -83,6 +83,18 @@ class Retention(unittest.TestCase):
         finally:
             c.close()
 
+    def test_retention_altered_on_a_live_topic_takes_effect(self):
+        from confluent_kafka.admin import ConfigResource
+        topic = "retention-altered-%d" % int(time.time() * 1000)
+        self.create(topic, {"segment.bytes": str(SEGMENT)})
+        self.produce(topic, 1500)
+        time.sleep(2)
+        self.assertEqual(low_high(self.bootstrap, topic)[0], 0, "nothing to delete yet")
+        res = ConfigResource("topic", topic, set_config={"segment.bytes": str(SEGMENT),
+                                                          "retention.bytes": str(2 * SEGMENT)})
+        list(self.admin.alter_configs([res]).values())[0].result(30)
+        self.wait_low_above(topic, 0)
+
     def test_time_retention_deletes_expired_segments(self):
         topic = "retention-ms-%d" % int(time.time() * 1000)
         self.create(topic, {"segment.bytes": str(SEGMENT), "retention.ms": "60000"})
