@@ -40,6 +40,7 @@ typedef struct {
     bool if_not_exists;
     bool if_exists;
     bool exclude_internal;
+    bool with_overrides; /* --describe --topics-with-overrides */
     int timeout_ms;
     cli_kv_list_t configs;      /* topic configs for --create */
     cli_kv_list_t client_props; /* librdkafka properties (--command-property) */
@@ -60,6 +61,7 @@ enum {
     OPT_EXCLUDE_INTERNAL,
     OPT_TIMEOUT,
     OPT_COMMAND_PROPERTY,
+    OPT_WITH_OVERRIDES,
 };
 
 static void topics_usage(FILE *out)
@@ -74,7 +76,9 @@ static void topics_usage(FILE *out)
             "                          default.replication.factor\n"
             "  --list [--exclude-internal]\n"
             "                          print every topic name, one per line, sorted\n"
-            "  --describe [--topic T]  print partitions, leaders, replicas and ISR of T\n"
+            "  --describe [--topic T]  print partitions, leaders, replicas and ISR of T,\n"
+            "                          and the topic's config overrides\n"
+            "      [--topics-with-overrides]  only topics that override a config\n"
             "                          (or of every topic)\n"
             "  --delete --topic T [--if-exists]\n"
             "                          delete T\n\n"
@@ -113,6 +117,7 @@ static int topics_parse(int argc, char **argv, topics_opts_t *o)
         {"exclude-internal", no_argument, NULL, OPT_EXCLUDE_INTERNAL},
         {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
         {"command-property", required_argument, NULL, OPT_COMMAND_PROPERTY},
+        {"topics-with-overrides", no_argument, NULL, OPT_WITH_OVERRIDES},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +166,9 @@ static int topics_parse(int argc, char **argv, topics_opts_t *o)
             break;
         case OPT_IF_EXISTS:
             o->if_exists = true;
+            break;
+        case OPT_WITH_OVERRIDES:
+            o->with_overrides = true;
             break;
         case OPT_EXCLUDE_INTERNAL:
             o->exclude_internal = true;
@@ -383,9 +391,85 @@ static void print_id_list(const int32_t *ids, int count)
         printf("%s%" PRId32, i ? "," : "", ids[i]);
 }
 
-/* Prints one topic in kafka-topics.sh --describe layout. Returns 0, or -1
- * after printing an error if out of memory. */
-static int topics_describe_one(const rd_kafka_metadata_topic_t *t)
+/* The config overrides of each topic in names[], as "k=v,k=v" strings
+ * (malloc'd, "" for none), fetched with one DescribeConfigs call. Returns 0,
+ * or -1 after printing an error. */
+static int topics_overrides(rd_kafka_t *rk, const char **names, int n, int timeout_ms,
+                            char **out)
+{
+    if (n == 0)
+        return 0;
+    rd_kafka_ConfigResource_t **res = calloc((size_t)n, sizeof(*res));
+    if (!res) {
+        cli_err("out of memory");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        res[i] = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, names[i]);
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_DESCRIBECONFIGS);
+    char errstr[256];
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr, sizeof(errstr));
+    rd_kafka_DescribeConfigs(rk, res, (size_t)n, opts, q);
+    rd_kafka_AdminOptions_destroy(opts);
+    rd_kafka_ConfigResource_destroy_array(res, (size_t)n);
+    free(res);
+    int rc = -1;
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, timeout_ms + 5000);
+    if (!ev) {
+        cli_err("no answer to DescribeConfigs within %d ms", timeout_ms);
+        goto out;
+    }
+    if (rd_kafka_event_error(ev)) {
+        cli_err("%s", rd_kafka_event_error_string(ev));
+        goto out_event;
+    }
+    size_t nres = 0;
+    const rd_kafka_ConfigResource_t **rs =
+        rd_kafka_DescribeConfigs_result_resources(rd_kafka_event_DescribeConfigs_result(ev), &nres);
+    for (size_t r = 0; r < nres; r++) {
+        const char *name = rd_kafka_ConfigResource_name(rs[r]);
+        int at = -1;
+        for (int i = 0; i < n; i++)
+            if (strcmp(names[i], name) == 0)
+                at = i;
+        if (at < 0 || rd_kafka_ConfigResource_error(rs[r]))
+            continue;
+        size_t ne = 0, len = 0;
+        const rd_kafka_ConfigEntry_t **e = rd_kafka_ConfigResource_configs(rs[r], &ne);
+        for (size_t k = 0; k < ne; k++)
+            if (rd_kafka_ConfigEntry_source(e[k]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG)
+                len += strlen(rd_kafka_ConfigEntry_name(e[k])) +
+                       strlen(rd_kafka_ConfigEntry_value(e[k]) ? rd_kafka_ConfigEntry_value(e[k])
+                                                               : "") + 2;
+        char *text = malloc(len + 1);
+        if (!text) {
+            cli_err("out of memory");
+            goto out_event;
+        }
+        size_t used = 0;
+        text[0] = 0;
+        for (size_t k = 0; k < ne; k++)
+            if (rd_kafka_ConfigEntry_source(e[k]) == RD_KAFKA_CONFIG_SOURCE_DYNAMIC_TOPIC_CONFIG) {
+                const char *v = rd_kafka_ConfigEntry_value(e[k]);
+                used += (size_t)snprintf(text + used, len + 1 - used, "%s%s=%s", used ? "," : "",
+                                         rd_kafka_ConfigEntry_name(e[k]), v ? v : "");
+            }
+        free(out[at]);
+        out[at] = text;
+    }
+    rc = 0;
+out_event:
+    rd_kafka_event_destroy(ev);
+out:
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+/* Prints one topic in kafka-topics.sh --describe layout, with its config
+ * overrides (may be NULL). Returns 0, or -1 after printing an error if out of
+ * memory. */
+static int topics_describe_one(const rd_kafka_metadata_topic_t *t, const char *configs)
 {
     if (t->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         printf("Topic: %s\tError: %s\n", t->topic, rd_kafka_err2name(t->err));
@@ -402,8 +486,8 @@ static int topics_describe_one(const rd_kafka_metadata_topic_t *t)
     qsort(parts, (size_t)t->partition_cnt, sizeof(*parts), partitions_cmp_by_id);
 
     int replication = t->partition_cnt > 0 ? parts[0]->replica_cnt : 0;
-    printf("Topic: %s\tTopicId: n/a\tPartitionCount: %d\tReplicationFactor: %d\n", t->topic,
-           t->partition_cnt, replication);
+    printf("Topic: %s\tTopicId: n/a\tPartitionCount: %d\tReplicationFactor: %d\tConfigs: %s\n",
+           t->topic, t->partition_cnt, replication, configs ? configs : "");
     for (int i = 0; i < t->partition_cnt; i++) {
         const rd_kafka_metadata_partition_t *p = parts[i];
         printf("\tTopic: %s\tPartition: %" PRId32 "\tLeader: ", t->topic, p->id);
@@ -429,25 +513,50 @@ static int topics_describe(rd_kafka_t *rk, const topics_opts_t *o)
     if (cli_metadata_all(rk, o->timeout_ms, &md) != 0)
         return CLI_EXIT_FAIL;
     int rc = CLI_EXIT_OK;
+    const rd_kafka_metadata_topic_t **sorted = NULL;
+    const char **names = NULL;
+    char **configs = NULL;
+    int n = 0;
     if (o->topic != NULL) {
         const rd_kafka_metadata_topic_t *t = cli_metadata_topic(md, o->topic);
         if (t == NULL) {
             cli_err("topic '%s' does not exist", o->topic);
             rc = CLI_EXIT_FAIL;
-        } else if (topics_describe_one(t) != 0) {
-            rc = CLI_EXIT_FAIL;
+            goto out;
         }
+        sorted = calloc(1, sizeof(*sorted));
+        if (sorted)
+            sorted[0] = t;
+        n = 1;
     } else {
-        const rd_kafka_metadata_topic_t **sorted = topics_sorted(md);
-        if (sorted == NULL) {
-            cli_err("out of memory");
-            rc = CLI_EXIT_FAIL;
-        }
-        for (int i = 0; sorted != NULL && i < md->topic_cnt && rc == CLI_EXIT_OK; i++)
-            if (topics_describe_one(sorted[i]) != 0)
-                rc = CLI_EXIT_FAIL;
-        free(sorted);
+        sorted = topics_sorted(md);
+        n = md->topic_cnt;
     }
+    names = calloc((size_t)n + 1, sizeof(*names));
+    configs = calloc((size_t)n + 1, sizeof(*configs));
+    if (!sorted || !names || !configs) {
+        cli_err("out of memory");
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        names[i] = sorted[i]->topic;
+    if (topics_overrides(rk, names, n, o->timeout_ms, configs) != 0) {
+        rc = CLI_EXIT_FAIL;
+        goto out;
+    }
+    for (int i = 0; i < n && rc == CLI_EXIT_OK; i++) {
+        if (o->with_overrides && (!configs[i] || !configs[i][0]))
+            continue;
+        if (topics_describe_one(sorted[i], configs[i]) != 0)
+            rc = CLI_EXIT_FAIL;
+    }
+out:
+    for (int i = 0; configs && i < n; i++)
+        free(configs[i]);
+    free(configs);
+    free(names);
+    free(sorted);
     rd_kafka_metadata_destroy(md);
     return rc;
 }

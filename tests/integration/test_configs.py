@@ -132,6 +132,24 @@ class Configs(unittest.TestCase):
         self.assertEqual(cfg["flush.messages"].value, "5")
         self.assertNotEqual(cfg["segment.bytes"].source, TOPIC_CONFIG)
 
+    def test_topics_describe_shows_overrides(self):
+        import subprocess
+        base = [os.environ["SLUICE_CLI"], "topics", "--bootstrap-server", self.bootstrap,
+                "--describe"]
+        out = subprocess.run(base + ["--topic", self.topic], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        head = out.stdout.splitlines()[0]
+        self.assertIn("Configs: cleanup.policy=compact,delete,max.message.bytes=2000000,"
+                      "retention.ms=3600000", head)
+        plain = "plain-%d" % int(time.time() * 1000)
+        self.admin.create_topics([NewTopic(plain, 1, 1)])[plain].result(30)
+        out = subprocess.run(base + ["--topics-with-overrides"], capture_output=True, text=True,
+                             timeout=60)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("Topic: %s\t" % self.topic, out.stdout)
+        self.assertNotIn("Topic: %s\t" % plain, out.stdout)
+
     def test_broker_configs_are_not_dynamic(self):
         res = ConfigResource("broker", "1", set_config={"num.partitions": "3"})
         with self.assertRaises(KafkaException) as ctx:
