@@ -211,7 +211,7 @@ int sl_controller_open(sl_broker_t *b, sl_controller_t **out)
         return -ENOMEM;
     c->broker = b;
     char dir[SL_MAX_PATH + 32], path[SL_MAX_PATH + 64];
-    snprintf(dir, sizeof(dir), "%s/sluice-metadata", b->config.log_dirs[0]);
+    snprintf(dir, sizeof(dir), "%s/sluice-metadata", b->config.log_dirs[b->metadata_log_dir]);
     if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
         int e = errno;
         LOG_ERROR("cannot create %s: %s", dir, strerror(e));
@@ -562,7 +562,11 @@ static void ctl_start(sl_shard_t *s0, sl_ctl_op_t *op)
             int n = s0->broker->shard_count, dirs = s0->broker->config.log_dir_count;
             for (int32_t p = 0; p < tm->partition_count; p++) {
                 tm->partitions[p].shard = (int16_t)(c->next_shard++ % (uint32_t)n);
-                tm->partitions[p].log_dir = (int16_t)(c->next_dir++ % (uint32_t)dirs);
+                /* Round-robin over the online dirs only. */
+                int16_t d = (int16_t)(c->next_dir++ % (uint32_t)dirs);
+                for (int k = 0; k < dirs && s0->broker->log_dirs_offline[d]; k++)
+                    d = (int16_t)(c->next_dir++ % (uint32_t)dirs);
+                tm->partitions[p].log_dir = d;
             }
             for (int32_t k = 0; k < t->config_count; k++)
                 sl_topic_add_config(tm, t->config_names[k].ptr, (size_t)t->config_names[k].len,

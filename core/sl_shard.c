@@ -215,6 +215,11 @@ int sl_shard_adopt(sl_shard_t *s, sl_meta_t *m)
                 continue;
             }
             int16_t d = t->partitions[p].log_dir;
+            if (d >= 0 && d < s->config->log_dir_count && s->broker->log_dirs_offline[d]) {
+                LOG_WARN("partition %s-%d is offline: its log dir %s is offline", t->name, p,
+                         s->config->log_dirs[d]);
+                continue;
+            }
             bool recover = !(d >= 0 && d < s->config->log_dir_count && s->broker->log_dirs_clean[d]);
             st_log_config_t lc;
             log_config_for(s->config, t, &lc);
@@ -336,7 +341,7 @@ static int shard_setup(sl_shard_t *s)
     if (s->id == 0) {
         /* Before the set-up barrier, so no shard listens unless this worked. */
         char err[SL_MAX_PATH + 256];
-        int prc = sl_producer_ids_open(s->config->log_dirs[0], &s->producer_ids, err,
+        int prc = sl_producer_ids_open(s->config->log_dirs[s->broker->metadata_log_dir], &s->producer_ids, err,
                                        sizeof(err));
         if (prc != 0) {
             LOG_ERROR("producer ids: %s", err);

@@ -116,6 +116,11 @@ typedef struct sl_broker {
     io_endpoint_t listener;
     io_endpoint_t advertised;
     bool log_dirs_clean[SL_MAX_LOG_DIRS];
+    /* A log dir that could not be used at start-up is offline: its partitions
+     * answer KAFKA_STORAGE_ERROR and new partitions are placed elsewhere. The
+     * first online dir holds the metadata log. Immutable once shards run. */
+    bool log_dirs_offline[SL_MAX_LOG_DIRS];
+    int metadata_log_dir;
     _Atomic bool stop;
     _Atomic int shards_ready;   /* rings up */
     _Atomic int shards_serving; /* listeners up */

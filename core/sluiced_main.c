@@ -151,23 +151,36 @@ int main(int argc, char **argv, char **envp)
         return 2;
     sl_log_set_level((sl_log_level_t)b->config.log_level);
 
+    /* A log dir that cannot be used is reported and taken offline; the broker
+     * runs on the others and stops only when none is usable (as Kafka does). */
+    int online = 0;
+    b->metadata_log_dir = -1;
     for (int i = 0; i < b->config.log_dir_count; i++) {
-        int rc = mkdir_p(b->config.log_dirs[i]);
-        if (rc != 0) {
-            LOG_ERROR("log dir %s: %s", b->config.log_dirs[i], strerror(-rc));
-            return 1;
-        }
+        const char *dir = b->config.log_dirs[i];
+        int rc = mkdir_p(dir);
         bool clean = false;
-        rc = st_clean_marker_take(b->config.log_dirs[i], &clean);
+        if (rc == 0)
+            rc = st_clean_marker_take(dir, &clean);
+        if (rc == 0 && access(dir, W_OK) != 0)
+            rc = -errno;
         if (rc != 0) {
-            LOG_ERROR("log dir %s: cannot read the clean-shutdown marker: %d",
-                      b->config.log_dirs[i], rc);
-            return 1;
+            LOG_ERROR("log dir %s is offline: %s; its partitions answer KAFKA_STORAGE_ERROR and "
+                      "new partitions go to the other dirs",
+                      dir, rc < 0 && rc > -4096 ? strerror(-rc) : "unusable");
+            b->log_dirs_offline[i] = true;
+            continue;
         }
+        online++;
+        if (b->metadata_log_dir < 0)
+            b->metadata_log_dir = i;
         b->log_dirs_clean[i] = clean;
-        LOG_INFO("log dir %s: %s", b->config.log_dirs[i],
+        LOG_INFO("log dir %s: %s", dir,
                  clean ? "clean shutdown, no recovery needed"
                        : "no clean-shutdown marker: logs will be recovered");
+    }
+    if (online == 0) {
+        LOG_ERROR("no usable log dir among log.dirs=%s", b->config.log_dirs_raw);
+        return 1;
     }
 
     b->shard_count = b->config.num_shards > 0 ? b->config.num_shards : online_cpus();
@@ -252,7 +265,7 @@ int main(int argc, char **argv, char **envp)
         return 1;
     }
     for (int i = 0; i < b->config.log_dir_count; i++)
-        if (st_clean_marker_write(b->config.log_dirs[i]) != 0)
+        if (!b->log_dirs_offline[i] && st_clean_marker_write(b->config.log_dirs[i]) != 0)
             LOG_WARN("could not write the clean-shutdown marker in %s", b->config.log_dirs[i]);
     LOG_INFO("sluiced stopped cleanly");
     return 0;
