@@ -183,6 +183,54 @@ int st_recovery_point_read(const char *dir, int64_t *offset_out)
     return offset_file_read(dir, RECOVERY_POINT_NAME, offset_out);
 }
 
+/* --- leader-epoch-checkpoint (st_log.h "Leader epoch") ------------------------------- */
+
+#define LEADER_EPOCH_NAME "leader-epoch-checkpoint"
+
+int st_leader_epoch_write(const char *dir, int64_t start_offset)
+{
+    char buf[64];
+    int n = snprintf(buf, sizeof(buf), "0\n1\n0 %lld\n", (long long)start_offset);
+    ASSERT(n > 0 && (size_t)n < sizeof(buf));
+    return write_file_durably(dir, LEADER_EPOCH_NAME, buf, (size_t)n);
+}
+
+int st_leader_epoch_read(const char *dir, int32_t *epoch_out, int64_t *offset_out)
+{
+    char path[SL_MAX_PATH];
+    int n = snprintf(path, sizeof(path), "%s/%s", dir, LEADER_EPOCH_NAME);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[256];
+    ssize_t len = read(fd, buf, sizeof(buf) - 1);
+    int err = len < 0 ? -errno : 0;
+    close(fd);
+    if (err)
+        return err;
+    buf[len] = '\0';
+    if ((size_t)len != strlen(buf))
+        return SL_ERR_CORRUPT; /* a NUL inside */
+    /* Exactly "0\n1\n<epoch> <start offset>\n": version 0, one entry. */
+    long version = -1, count = -1, epoch = -1;
+    long long off = -1;
+    int used = -1;
+    if (sscanf(buf, "%ld\n%ld\n%ld %lld\n%n", &version, &count, &epoch, &off, &used) != 4 ||
+        used != len || buf[len - 1] != '\n' || version != 0 || count != 1 || epoch < 0 ||
+        epoch > INT32_MAX || off < 0)
+        return SL_ERR_CORRUPT;
+    /* sscanf's "\n" skips any whitespace: insist on the exact layout. */
+    char canon[256];
+    int cn = snprintf(canon, sizeof(canon), "0\n1\n%ld %lld\n", epoch, off);
+    if (cn != len || memcmp(canon, buf, (size_t)len) != 0)
+        return SL_ERR_CORRUPT;
+    *epoch_out = (int32_t)epoch;
+    *offset_out = off;
+    return 0;
+}
+
 /* --- clean-shutdown marker ----------------------------------------------------------- */
 
 int st_clean_marker_take(const char *log_dir, bool *was_clean)

@@ -81,6 +81,7 @@ struct st_log {
     uint32_t first_unsealed; /* segs[first_unsealed..] are not sealed */
 
     int64_t start_offset;
+    int64_t epoch_start; /* leader-epoch-checkpoint's start of epoch 0 (-1: not written) */
     int64_t leo;
     int64_t hwm;
 
@@ -210,6 +211,11 @@ int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16]);
  * file is missing; 0, -errno or SL_ERR_CORRUPT. */
 int st_start_offset_write(const char *dir, int64_t offset);
 int st_start_offset_read(const char *dir, int64_t *offset_out);
+/* <dir>/leader-epoch-checkpoint (st_log.h "Leader epoch"): write "0\n1\n0 <offset>\n"
+ * durably (tmp + fsync + rename + dir fsync), 0 or -errno. read: 0 with the one
+ * entry, -ENOENT, other -errno, or SL_ERR_CORRUPT (anything but that exact layout). */
+int st_leader_epoch_write(const char *dir, int64_t start_offset);
+int st_leader_epoch_read(const char *dir, int32_t *epoch_out, int64_t *offset_out);
 /* <dir>/recovery-point-offset-checkpoint, same format and rules. */
 int st_recovery_point_write(const char *dir, int64_t offset);
 int st_recovery_point_read(const char *dir, int64_t *offset_out);

@@ -65,6 +65,49 @@ static bool log_idle(const st_log_t *l)
     return l->head == NULL && !l->sync_inflight;
 }
 
+/* leader-epoch-checkpoint (st_log.h "Leader epoch"): once the start offset moved
+ * past epoch 0's start, rewrite the file (Kafka's LeaderEpochFileCache.truncateFromStart).
+ * A failed write is logged and retried at the next move or open. */
+static void log_epoch_follow_start(st_log_t *l)
+{
+    if (l->epoch_start >= 0 && l->start_offset <= l->epoch_start)
+        return;
+    int err = st_leader_epoch_write(l->dir, l->start_offset);
+    if (err) {
+        LOG_WARN("storage: %s: cannot write leader-epoch-checkpoint (epoch 0 from %lld): %d",
+                 l->dir, (long long)l->start_offset, err);
+        return;
+    }
+    l->epoch_start = l->start_offset;
+}
+
+/* At open: read and validate the file; missing, corrupt or inconsistent (not epoch 0,
+ * or epoch 0 starting past the log start) means it is rewritten from the start offset. */
+static void log_epoch_load(st_log_t *l)
+{
+    int32_t epoch = -1;
+    int64_t off = -1;
+    int err = st_leader_epoch_read(l->dir, &epoch, &off);
+    l->epoch_start = -1;
+    if (err == 0 && epoch == 0 && off <= l->start_offset) {
+        l->epoch_start = off;
+        log_epoch_follow_start(l); /* a start offset moved while the write failed */
+        return;
+    }
+    if (err == -ENOENT)
+        LOG_INFO("storage: %s: writing leader-epoch-checkpoint (epoch 0 from %lld)", l->dir,
+                 (long long)l->start_offset);
+    else if (err)
+        LOG_WARN("storage: %s: unreadable leader-epoch-checkpoint (%d); rewriting it (epoch 0 "
+                 "from %lld)",
+                 l->dir, err, (long long)l->start_offset);
+    else
+        LOG_WARN("storage: %s: leader-epoch-checkpoint names epoch %d from %lld, not epoch 0 "
+                 "from at most the log start %lld; rewriting it",
+                 l->dir, (int)epoch, (long long)off, (long long)l->start_offset);
+    log_epoch_follow_start(l);
+}
+
 /* Full checker (STYLE.md §5): debug builds, at the calm points (open, roll, repair). */
 static void log_check(const st_log_t *l)
 {
@@ -164,6 +207,7 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
     l->state = ST_LOG_OPEN;
     l->sync_dirfd = -1;
     l->fail_offset = INT64_MAX;
+    l->epoch_start = -1;
 
     bool created = false;
     if (mkdir(l->dir, 0755) == 0) {
@@ -225,6 +269,7 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
     }
     if (ckpt > l->start_offset)
         l->start_offset = SL_MIN(ckpt, l->leo);
+    log_epoch_load(l);
     l->hwm = l->leo;
     l->synced = l->leo;
     l->sync_wanted = l->leo;
@@ -653,6 +698,7 @@ static int log_delete_oldest(st_log_t *l, uint32_t n, int64_t *bytes, const char
     l->seg_count -= n;
     l->first_unsealed -= n;
     l->start_offset = SL_MAX(l->start_offset, l->segs[0]->base_offset);
+    log_epoch_follow_start(l);
     l->store->stats.segments_deleted += n;
     if (n)
         l->dir_unsynced = true; /* made durable by the next group commit */
@@ -764,6 +810,7 @@ int st_log_delete_records(st_log_t *l, int64_t offset, int64_t *low_watermark_ou
         LOG_INFO("storage: %s: log start offset raised from %lld to %lld by DeleteRecords", l->dir,
                  (long long)l->start_offset, (long long)offset);
         l->start_offset = offset;
+        log_epoch_follow_start(l);
         int64_t bytes = 0;
         err = log_trim_below_start(l, &bytes);
         if (err == -EBUSY)

@@ -23,6 +23,7 @@
  *                                   written to .tmp, fsynced, renamed)
  *
  *   log-start-offset-checkpoint     written by st_log_delete_records (below)
+ *   leader-epoch-checkpoint         "0\n1\n0 <offset>\n" (below, "Leader epoch")
  *
  * Log start offset
  *   Kafka keeps one log-start-offset-checkpoint per log dir for all its partitions.
@@ -37,6 +38,20 @@
  *   offset is max(first segment's base, min(file's offset, LEO)); a file that does
  *   not parse is logged and ignored (the segment base is used). Kafka's tools that
  *   read the per-dir file will not see ours.
+ *
+ * Leader epoch
+ *   A single node has one leader epoch, 0 (batches are stamped partitionLeaderEpoch
+ *   0). Kafka's leader-epoch-checkpoint (LeaderEpochCheckpointFile: version 0, entry
+ *   count, then "<epoch> <start offset>" lines) holds one entry: epoch 0 starting at
+ *   the log start offset when the file was written (0 for a new log). Written (.tmp,
+ *   fsync, rename, directory fsync) at open when missing; rewritten when the start
+ *   offset moves past the entry's offset (DeleteRecords, retention, trimming), as
+ *   Kafka's LeaderEpochFileCache.truncateFromStart moves the first entry's start.
+ *   At open the file is read and validated: anything but exactly that layout, an
+ *   epoch other than 0, or a start past the log start offset is logged (LOG_WARN)
+ *   and the file rewritten from the log start offset. A failed write is logged and
+ *   retried at the next start offset move or open; it never fails the caller (the
+ *   log start offset has its own checkpoint; this file serves Kafka's tools).
  *
  * .index — 8-byte entries, big-endian, preallocated to segment_index_bytes (rounded
  * down to a multiple of 8) and mmap'd while the segment is active; trimmed to the
@@ -352,5 +367,22 @@ void st_slice_release(st_slice_t *s);
  * offset and max timestamp are returned. Returns 0, SL_ERR_CORRUPT or -errno. */
 int st_log_offset_for_timestamp(st_log_t *l, int64_t ts, int64_t *offset_out,
                                 int64_t *timestamp_out);
+
+/* ListOffsets MAX_TIMESTAMP (-3, KIP-734): the largest batch maxTimestamp among the
+ * batches in [start offset, HWM), and the offset of the record carrying it, as Kafka
+ * >= 3.8 (UnifiedLog.fetchOffsetByTimestamp: the first segment with the largest
+ * maxTimestampSoFar, its first batch with that maxTimestamp, and in it
+ * RecordBatch.offsetOfMaxTimestamp: the FIRST record whose timestamp equals it).
+ * LogAppendTime batches: the batch's first offset (every record carries the batch
+ * timestamp). Compressed batches: Kafka decompresses to find the record; storage
+ * cannot decompress yet, so the batch's LAST offset is returned (Kafka < 3.7's
+ * answer for compressed batches, offsetOfMaxTimestamp set by the validator).
+ * Segments keep the max and the batch holding it in memory (st_segment_t.max_ts,
+ * maintained at append, rebuilt at open from the time index's last entry plus the
+ * batches after it), so the cost is O(segments) plus one read of the winning batch
+ * (a header scan of a segment whose max is past the HWM or below the start offset).
+ * Empty (nothing below the HWM): *offset_out = *timestamp_out = -1. Returns 0,
+ * -errno or SL_ERR_CORRUPT. */
+int st_log_max_timestamp(st_log_t *l, int64_t *timestamp_out, int64_t *offset_out);
 
 #endif /* ST_LOG_H */

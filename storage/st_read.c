@@ -188,8 +188,8 @@ void st_slice_release(st_slice_t *s)
 /* The first record of the batch at pos with timestamp >= ts and offset >= min_offset
  * (the log start offset), reading the batch. */
 static int batch_find_timestamp(st_segment_t *seg, int64_t pos, const kp_batch_header_t *h,
-                                int64_t ts, int64_t min_offset, int64_t *offset_out,
-                                int64_t *ts_out)
+                                int64_t ts, int64_t min_offset, bool compressed_last,
+                                int64_t *offset_out, int64_t *ts_out)
 {
     uint32_t total = kp_batch_total_size(h);
     uint8_t *b = malloc(total);
@@ -217,7 +217,8 @@ static int batch_find_timestamp(st_segment_t *seg, int64_t pos, const kp_batch_h
     rc = kp_record_iter_init(&it, b, &hh);
     if (rc == -ENOTSUP) {
         /* Compressed: no decompression yet; the batch is the best answer we have. */
-        *offset_out = SL_MAX(hh.base_offset, min_offset);
+        *offset_out = compressed_last ? kp_batch_last_offset(&hh)
+                                      : SL_MAX(hh.base_offset, min_offset);
         *ts_out = hh.max_timestamp;
         rc = 0;
         goto out_free;
@@ -258,7 +259,8 @@ int st_log_offset_for_timestamp(st_log_t *l, int64_t ts, int64_t *offset_out,
         while ((rc = hdr_scan_next(&sc, &h, &pos)) == 1) {
             if (h.max_timestamp < ts || kp_batch_last_offset(&h) < l->start_offset)
                 continue;
-            rc = batch_find_timestamp(seg, pos, &h, ts, l->start_offset, offset_out, timestamp_out);
+            rc = batch_find_timestamp(seg, pos, &h, ts, l->start_offset, false, offset_out,
+                                      timestamp_out);
             if (rc != SL_ERR_RANGE)
                 break;
         }
@@ -268,4 +270,89 @@ int st_log_offset_for_timestamp(st_log_t *l, int64_t ts, int64_t *offset_out,
             return rc;
     }
     return 0;
+}
+
+/* --- ListOffsets MAX_TIMESTAMP ------------------------------------------------------------- */
+
+/* seg's max batch timestamp over batches with offsets in [start, hwm) (the committed
+ * bytes) by a header scan: used when the in-memory max is not usable. *ts_out = -1 when
+ * none. */
+static int seg_max_scan(st_log_t *l, st_segment_t *seg, int64_t *ts_out, int64_t *last_out)
+{
+    *ts_out = -1;
+    *last_out = -1;
+    hdr_scan_t sc;
+    hdr_scan_init(&sc, l, seg, 0);
+    kp_batch_header_t h;
+    int64_t pos;
+    int rc;
+    while ((rc = hdr_scan_next(&sc, &h, &pos)) == 1) {
+        int64_t last = kp_batch_last_offset(&h);
+        if (last < l->start_offset || last >= l->hwm)
+            continue;
+        if (h.max_timestamp > *ts_out) {
+            *ts_out = h.max_timestamp;
+            *last_out = last;
+        }
+    }
+    return rc;
+}
+
+int st_log_max_timestamp(st_log_t *l, int64_t *timestamp_out, int64_t *offset_out)
+{
+    ASSERT(l && offset_out && timestamp_out && l->state == ST_LOG_OPEN);
+    *offset_out = -1;
+    *timestamp_out = -1;
+    st_segment_t *best = NULL;
+    int64_t best_ts = -1, best_last = -1;
+    for (uint32_t i = 0; i < l->seg_count; i++) {
+        st_segment_t *seg = l->segs[i];
+        if (seg->base_offset >= l->hwm)
+            break;
+        if (seg->committed == 0)
+            continue;
+        int64_t ts = seg->max_ts, last = seg->max_ts_offset;
+        if (ts >= 0 && (last >= l->hwm || last < l->start_offset)) {
+            /* The max is in a batch not yet below the HWM, or below the start offset:
+             * rare (writes in flight, DeleteRecords inside the first segment). */
+            int rc = seg_max_scan(l, seg, &ts, &last);
+            if (rc < 0)
+                return rc;
+        }
+        if (ts > best_ts) { /* strict: the earliest segment holding the max wins */
+            best = seg;
+            best_ts = ts;
+            best_last = last;
+        }
+    }
+    if (!best)
+        return 0;
+    /* The batch whose last offset is best_last, then its first record carrying the max. */
+    int64_t rel = best_last - best->base_offset;
+    hdr_scan_t sc;
+    hdr_scan_init(&sc, l, best, st_oindex_lookup(&best->oindex, rel));
+    kp_batch_header_t h;
+    int64_t pos;
+    int rc;
+    while ((rc = hdr_scan_next(&sc, &h, &pos)) == 1) {
+        if (kp_batch_last_offset(&h) < best_last)
+            continue;
+        if (kp_batch_last_offset(&h) > best_last || h.max_timestamp != best_ts)
+            return scan_corrupt(&sc, "a time index entry not matching its batch");
+        if (h.attributes & KP_BATCH_ATTR_LOG_APPEND_TIME) {
+            /* Every record carries the batch's timestamp: the first one. */
+            *offset_out = SL_MAX(h.base_offset, l->start_offset);
+            *timestamp_out = best_ts;
+            return 0;
+        }
+        rc = batch_find_timestamp(best, pos, &h, best_ts, l->start_offset, true, offset_out,
+                                  timestamp_out);
+        if (rc == SL_ERR_RANGE) { /* no record reaches the header's maxTimestamp */
+            *offset_out = best_last;
+            *timestamp_out = best_ts;
+            rc = 0;
+        }
+        return rc;
+    }
+    return rc < 0 ? rc : scan_corrupt(&sc, "a missing batch of the time index");
 }

@@ -1038,3 +1038,252 @@ Test(storage_log, store_close_finishes_logs_with_io_in_flight)
         free(b[i]);
     h_fini(&h);
 }
+
+/* --- ListOffsets MAX_TIMESTAMP ---------------------------------------------------- */
+
+/* A batch of n uncompressed records with the given (unordered) timestamps. */
+static uint8_t *make_batch_ts(int n, const int64_t *ts, uint32_t *len_out)
+{
+    int64_t first = ts[0], max = ts[0];
+    for (int i = 1; i < n; i++) {
+        first = ts[i] < first ? ts[i] : first;
+        max = ts[i] > max ? ts[i] : max;
+    }
+    uint8_t *b = calloc(1, 61 + (size_t)n * 48);
+    cr_assert(b);
+    size_t pos = 61;
+    for (int i = 0; i < n; i++) {
+        uint8_t body[40];
+        size_t k = 0;
+        body[k++] = 0;
+        k += put_varint(body + k, ts[i] - first);
+        k += put_varint(body + k, i);
+        k += put_varint(body + k, -1);
+        k += put_varint(body + k, 10);
+        pos += put_varint(b + pos, (int64_t)(k + 10 + 1));
+        memcpy(b + pos, body, k);
+        pos += k;
+        memset(b + pos, 'x', 10);
+        pos += 10;
+        b[pos++] = 0;
+    }
+    put_be(b + 8, pos - 12, 4);
+    put_be(b + 12, (uint64_t)-1, 4);
+    b[16] = 2;
+    put_be(b + 23, (uint64_t)(n - 1), 4);
+    put_be(b + 27, (uint64_t)first, 8);
+    put_be(b + 35, (uint64_t)max, 8);
+    put_be(b + 43, (uint64_t)-1, 8);
+    put_be(b + 51, (uint64_t)-1, 2);
+    put_be(b + 53, (uint64_t)-1, 4);
+    put_be(b + 57, (uint64_t)n, 4);
+    put_be(b + 17, kp_crc32c(0, b + 21, pos - 21), 4);
+    *len_out = (uint32_t)pos;
+    return b;
+}
+
+static void append_ts(harness_t *h, st_log_t *l, acks_t *a, int64_t t0, int64_t t1, int64_t t2)
+{
+    int64_t ts[3] = {t0, t1, t2};
+    uint32_t len;
+    uint8_t *b = make_batch_ts(3, ts, &len);
+    int target = a->count + 1;
+    cr_assert_eq(st_log_append(l, b, len, false, on_ack, a), 0);
+    h_until(h, &a->count, target);
+    cr_assert_eq(a->errors, 0);
+    free(b);
+}
+
+static void expect_max(st_log_t *l, int64_t ts, int64_t off)
+{
+    int64_t t = 0, o = 0;
+    cr_assert_eq(st_log_max_timestamp(l, &t, &o), 0);
+    cr_assert_eq(t, ts, "max timestamp %lld, want %lld", (long long)t, (long long)ts);
+    cr_assert_eq(o, off, "offset of max %lld, want %lld", (long long)o, (long long)off);
+}
+
+Test(storage_log, max_timestamp_across_batches_segments_and_reopen)
+{
+    harness_t h;
+    h_init(&h);
+    st_log_config_t c;
+    st_log_config_default(&c);
+    c.segment_bytes = 250; /* two 3-record batches per segment */
+    c.index_interval_bytes = 0;
+    st_log_t *l = h_open(&h, &c, false);
+    expect_max(l, -1, -1); /* empty */
+    acks_t a = {0};
+    append_ts(&h, l, &a, 100, 300, 200); /* 0-2: max 300 at 1 */
+    expect_max(l, 300, 1);
+    append_ts(&h, l, &a, 50, 60, 70);    /* 3-5 */
+    append_ts(&h, l, &a, 500, 900, 400); /* 6-8: max 900 at 7 */
+    append_ts(&h, l, &a, 900, 100, 100); /* 9-11: a tie later: the first one wins */
+    append_ts(&h, l, &a, 10, 20, 30);    /* 12-14 */
+    append_ts(&h, l, &a, 1, 2, 3);       /* 15-17 */
+    cr_assert_geq(st_log_segment_count(l), 3);
+    expect_max(l, 900, 7);
+    for (int pass = 0; pass < 2; pass++) {
+        st_log_close(l);
+        l = h_open(&h, &c, pass == 1); /* clean, then unclean */
+        expect_max(l, 900, 7);
+    }
+    append_ts(&h, l, &a, 5, 1000, 1000); /* 18-20: the first record of the max */
+    expect_max(l, 1000, 19);
+    st_log_close(l);
+    l = h_open(&h, &c, true);
+    expect_max(l, 1000, 19);
+    st_log_close(l);
+    h_fini(&h);
+}
+
+/* --- leader-epoch-checkpoint ------------------------------------------------------ */
+
+static void read_text(const harness_t *h, const char *name, char *buf, size_t cap)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", h->dir, name);
+    int fd = open(p, O_RDONLY);
+    cr_assert_geq(fd, 0, "%s exists", name);
+    ssize_t n = read(fd, buf, cap - 1);
+    cr_assert_geq(n, 0);
+    buf[n] = '\0';
+    close(fd);
+}
+
+static void write_text(const harness_t *h, const char *name, const char *text)
+{
+    char p[256];
+    snprintf(p, sizeof(p), "%s/%s", h->dir, name);
+    int fd = open(p, O_CREAT | O_TRUNC | O_WRONLY, 0644);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+static void expect_epoch_file(const harness_t *h, const char *want)
+{
+    char buf[256];
+    read_text(h, "leader-epoch-checkpoint", buf, sizeof(buf));
+    cr_assert_str_eq(buf, want);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/leader-epoch-checkpoint.tmp", h->dir);
+    cr_assert_eq(access(p, F_OK), -1, "no temporary file left");
+}
+
+Test(storage_log, leader_epoch_checkpoint_created_moved_and_repaired)
+{
+    harness_t h;
+    h_init(&h);
+    st_log_config_t c;
+    st_log_config_default(&c);
+    c.segment_bytes = 250;
+    st_log_t *l = h_open(&h, &c, false);
+    expect_epoch_file(&h, "0\n1\n0 0\n"); /* at create */
+    acks_t a = {0};
+    for (int i = 0; i < 6; i++)
+        append_ts(&h, l, &a, 10 * i, 10 * i + 1, 10 * i + 2); /* offsets 0-17 */
+    expect_epoch_file(&h, "0\n1\n0 0\n");
+    int64_t low = -1;
+    cr_assert_eq(st_log_delete_records(l, 4, &low), 0); /* inside the first segment */
+    cr_assert_eq(low, 4);
+    expect_epoch_file(&h, "0\n1\n0 4\n");
+    cr_assert_eq(st_log_delete_records(l, 2, &low), 0); /* no move: unchanged */
+    expect_epoch_file(&h, "0\n1\n0 4\n");
+    cr_assert_eq(st_log_delete_records(l, 13, &low), 0); /* drops segments too */
+    cr_assert_eq(low, 13);
+    expect_epoch_file(&h, "0\n1\n0 13\n");
+    /* The max timestamp ignores records below the start offset. */
+    expect_max(l, 52, 17);
+    st_log_close(l);
+    l = h_open(&h, &c, false);
+    expect_epoch_file(&h, "0\n1\n0 13\n"); /* valid: kept */
+    st_log_close(l);
+    static const char *const bad[] = {"",
+                                      "garbage",
+                                      "0\n1\n",
+                                      "1\n1\n0 13\n",
+                                      "0\n2\n0 13\n",
+                                      "0\n1\n0 13",
+                                      "0\n1\n0 13\nextra\n",
+                                      "0\n1\n0 -5\n",
+                                      "0\n1\n3 13\n", /* not epoch 0 */
+                                      "0\n1\n0 99\n", /* starts past the log start */
+                                      "0\n1\n0  13\n"};
+    for (size_t i = 0; i < SL_ARRAY_SIZE(bad); i++) {
+        write_text(&h, "leader-epoch-checkpoint", bad[i]);
+        l = h_open(&h, &c, i % 2 == 0);
+        expect_epoch_file(&h, "0\n1\n0 13\n");
+        st_log_close(l);
+    }
+    /* Missing: written again. An older entry is moved up to the start offset. */
+    char p[256];
+    snprintf(p, sizeof(p), "%s/leader-epoch-checkpoint", h.dir);
+    cr_assert_eq(unlink(p), 0);
+    l = h_open(&h, &c, false);
+    expect_epoch_file(&h, "0\n1\n0 13\n");
+    st_log_close(l);
+    write_text(&h, "leader-epoch-checkpoint", "0\n1\n0 0\n");
+    l = h_open(&h, &c, false);
+    expect_epoch_file(&h, "0\n1\n0 13\n");
+    st_log_close(l);
+    h_fini(&h);
+}
+
+Test(storage_log, max_timestamp_skips_batches_below_the_start_offset)
+{
+    harness_t h;
+    h_init(&h);
+    st_log_config_t c;
+    st_log_config_default(&c);
+    c.segment_bytes = 250;
+    st_log_t *l = h_open(&h, &c, false);
+    acks_t a = {0};
+    append_ts(&h, l, &a, 100, 900, 200); /* 0-2 */
+    append_ts(&h, l, &a, 3, 1, 2);       /* 3-5 */
+    append_ts(&h, l, &a, 4, 6, 5);       /* 6-8, next segment */
+    cr_assert_eq(st_log_segment_count(l), 2);
+    expect_max(l, 900, 1);
+    int64_t low;
+    cr_assert_eq(st_log_delete_records(l, 3, &low), 0);
+    cr_assert_eq(st_log_segment_count(l), 2, "the first segment still holds 3-5");
+    expect_max(l, 6, 7);
+    cr_assert_eq(st_log_delete_records(l, 6, &low), 0);
+    expect_max(l, 6, 7);
+    cr_assert_eq(st_log_delete_records(l, 9, &low), 0);
+    expect_max(l, -1, -1); /* nothing left below the HWM */
+    st_log_close(l);
+    h_fini(&h);
+}
+
+Test(storage_log, max_timestamp_ignores_appends_past_the_hwm)
+{
+    harness_t h;
+    h_init(&h);
+    st_log_t *l = h_open(&h, NULL, false);
+    acks_t a = {0};
+    append_ts(&h, l, &a, 100, 300, 200); /* 0-2 */
+    fake_io_t f = {0};
+    st_io_hooks_t hooks = {.write = fake_write, .arg = &f};
+    st_store_set_io_hooks(h.store, &hooks);
+    int64_t t1[3] = {10, 20, 30}, t2[3] = {999, 5, 999};
+    uint32_t len1, len2;
+    uint8_t *b1 = make_batch_ts(3, t1, &len1), *b2 = make_batch_ts(3, t2, &len2);
+    cr_assert_eq(st_log_append(l, b1, len1, false, on_ack, &a), 0); /* 3-5 */
+    cr_assert_eq(st_log_append(l, b2, len2, false, on_ack, &a), 0); /* 6-8 */
+    cr_assert_eq(f.nw, 2);
+    expect_max(l, 300, 1); /* 999 is not below the HWM */
+    fake_complete(&f, 1, (int32_t)len2);
+    expect_max(l, 300, 1); /* written, but behind a gap */
+    fake_complete(&f, 0, (int32_t)len1);
+    cr_assert_eq(st_log_high_watermark(l), 9);
+    expect_max(l, 999, 6);
+    st_store_set_io_hooks(h.store, NULL);
+    h_until(&h, &a.count, 3);
+    st_log_close(l);
+    free(b1);
+    free(b2);
+    l = h_open(&h, NULL, false);
+    expect_max(l, 999, 6);
+    st_log_close(l);
+    h_fini(&h);
+}

@@ -465,7 +465,7 @@ Test(storage_recover, deletes_leftover_temporary_and_orphaned_files)
         cr_assert_geq(fd, 0);
         close(fd);
     }
-    snprintf(p, sizeof(p), "%s/leader-epoch-checkpoint", h.dir);
+    snprintf(p, sizeof(p), "%s/some-unknown-file", h.dir);
     close(open(p, O_CREAT | O_WRONLY, 0644));
     l = h_open(&h, NULL, true);
     cr_assert_eq(st_log_end_offset(l), 3);
@@ -473,7 +473,7 @@ Test(storage_recover, deletes_leftover_temporary_and_orphaned_files)
         snprintf(p, sizeof(p), "%s/%s", h.dir, junk[i]);
         cr_assert_eq(file_size(p), -1, "%s deleted", junk[i]);
     }
-    snprintf(p, sizeof(p), "%s/leader-epoch-checkpoint", h.dir);
+    snprintf(p, sizeof(p), "%s/some-unknown-file", h.dir);
     cr_assert_eq(file_size(p), 0, "files we do not know are left alone");
     st_log_close(l);
     h_fini(&h);
