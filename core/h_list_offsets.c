@@ -3,9 +3,9 @@
  *
  * Per partition, on its owner shard: timestamp -2 (earliest) gives the log
  * start offset, -1 (latest) the high watermark (= last stable offset until
- * transactions exist, so read_committed gets the same), a real timestamp uses
- * the time index (st_log_offset_for_timestamp). v7's -3 (max timestamp) comes
- * with the storage issue; until then the table advertises up to v6.
+ * transactions exist, so read_committed gets the same), -3 (v7+, KIP-734) the
+ * record with the largest timestamp (st_log_max_timestamp), and a real
+ * timestamp the first record at or after it (st_log_offset_for_timestamp).
  */
 #include "sl_base.h"
 #include "sl_api.h"
@@ -42,6 +42,14 @@ static void lo_on_item(sl_shard_t *owner, sl_fanout_part_t *part, void *item)
     } else if (it->timestamp == -1) {
         it->out->offset = st_log_high_watermark(log);
         it->out->timestamp = -1;
+    } else if (it->timestamp == -3) {
+        int64_t ts = -1, off = -1;
+        if (st_log_max_timestamp(log, &ts, &off) != 0) {
+            it->out->error_code = KE_KAFKA_STORAGE_ERROR;
+        } else {
+            it->out->offset = off;
+            it->out->timestamp = ts;
+        }
     } else {
         int64_t off = -1, ts_found = -1;
         int rc = st_log_offset_for_timestamp(log, it->timestamp, &off, &ts_found);
@@ -108,7 +116,7 @@ void sl_handle_list_offsets(sl_req_t *req)
                 op->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
-            if (rp->timestamp < -2) {
+            if (rp->timestamp < -3 || (rp->timestamp == -3 && v < 7)) {
                 op->error_code = KE_UNSUPPORTED_VERSION;
                 continue;
             }

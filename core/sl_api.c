@@ -6,7 +6,7 @@
 const sl_api_t sl_apis[] = {
     {0, "Produce", 0, 3, 9, sl_handle_produce},
     {1, "Fetch", 4, 4, 12, sl_handle_fetch},
-    {2, "ListOffsets", 1, 1, 6, sl_handle_list_offsets},
+    {2, "ListOffsets", 1, 1, 7, sl_handle_list_offsets},
     {3, "Metadata", 0, 0, 12, sl_handle_metadata},
     {18, "ApiVersions", 0, 0, 4, sl_handle_api_versions},
     {19, "CreateTopics", 2, 2, 7, sl_handle_create_topics},

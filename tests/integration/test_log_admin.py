@@ -12,7 +12,8 @@ import os
 import time
 import unittest
 
-from test_bad_input import Conn, Reader, array, i8, i16, i32, i64, record_batch, string
+from test_bad_input import (Conn, Reader, array, compact_string, i8, i16, i32, i64, record_batch,
+                            string, uvarint)
 from test_cross_shard import create_topic, fetch, produce
 
 OFFSET_OUT_OF_RANGE, UNKNOWN_TOPIC_OR_PARTITION, UNKNOWN_LEADER_EPOCH = 1, 3, 75
@@ -41,6 +42,21 @@ def earliest(conn, topic, partition):
     r.i32()
     p, err, ts, off, epoch = r.i32(), r.i16(), r.i64(), r.i64(), r.i32()
     return err, off
+
+
+def max_timestamp(conn, topic, partition):
+    """ListOffsets v7 (flexible) with timestamp -3: (error, timestamp, offset)."""
+    body = (i32(-1) + i8(0) + uvarint(2) + compact_string(topic) + uvarint(2) + i32(partition)
+            + i32(-1) + i64(-3) + uvarint(0) + uvarint(0) + uvarint(0))
+    data = conn.request(2, 7, body, flexible=True)
+    assert data[0] == 0, "response header v1 tagged fields"
+    r = Reader(data[1:])
+    r.i32()                      # throttle
+    assert r.take(1) == b"\x02"  # one topic (compact array: N+1)
+    r.take(r.take(1)[0] - 1)     # compact topic name (short)
+    assert r.take(1) == b"\x02"  # one partition
+    p, err, ts, off = r.i32(), r.i16(), r.i64(), r.i64()
+    return err, ts, off
 
 
 def epoch_end(conn, topic, requests):
@@ -88,6 +104,17 @@ class LogAdmin(unittest.TestCase):
         self.assertEqual(delete_records(self.conn, self.topic, {0: 13})[0][0], OFFSET_OUT_OF_RANGE)
         self.assertEqual(delete_records(self.conn, self.topic, {7: 1})[7][0],
                          UNKNOWN_TOPIC_OR_PARTITION)
+
+    def test_list_offsets_max_timestamp(self):
+        topic = self.topic + "-maxts"
+        create_topic(self.conn, topic, 1)
+        self.assertEqual(max_timestamp(self.conn, topic, 0), (0, -1, -1), "empty log")
+        t = int(time.time() * 1000)
+        later = record_batch([(b"k", b"a", [])] * 3, t + 100)   # offsets 0-2, ts t+100..t+102
+        earlier = record_batch([(b"k", b"b", [])] * 3, t)       # offsets 3-5, ts t..t+2
+        produce(self.conn, topic, [later])
+        produce(self.conn, topic, [earlier])
+        self.assertEqual(max_timestamp(self.conn, topic, 0), (0, t + 102, 2))
 
     def test_offset_for_leader_epoch(self):
         got = epoch_end(self.conn, self.topic, [(0, -1, 0), (1, 0, 0), (0, -1, 3), (1, 5, 0)])
