@@ -17,6 +17,7 @@ import unittest
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
+from test_bad_input import Conn
 
 
 def free_port():
@@ -33,15 +34,19 @@ class LogDirs(unittest.TestCase):
         self.proc = subprocess.Popen(
             [os.environ["SLUICED"], "--override", "listeners=PLAINTEXT://%s" % self.boot,
              "--override", "log.dirs=%s" % ",".join(self.dirs)], stdout=log, stderr=log)
+        # Ready means an ApiVersions answer from this broker: a stopped one's
+        # listening socket can linger briefly while its io_uring is torn down.
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                conn = Conn("127.0.0.1", self.port)
+                conn.request(18, 0, b"")
+                conn.close()
                 return
             except OSError:
                 self.assertIsNone(self.proc.poll(), "broker exited: " + self.log_text())
                 time.sleep(0.05)
-        self.fail("broker did not listen")
+        self.fail("broker did not answer")
 
     def stop(self):
         self.proc.terminate()
