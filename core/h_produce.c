@@ -22,6 +22,7 @@
 #include "st_log.h"
 
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 
 typedef kp_produce_request_topic_produce_data_t pr_req_topic_t;
@@ -35,6 +36,7 @@ enum {
     KE_INVALID_PRODUCER_EPOCH = 47,
     KE_INVALID_TXN_STATE = 48,
     KE_UNKNOWN_PRODUCER_ID = 59,
+    KE_INVALID_TIMESTAMP = 32,
 };
 
 typedef struct produce_item {
@@ -44,6 +46,7 @@ typedef struct produce_item {
     uint8_t *batch;
     uint32_t batch_len;
     bool sync;
+    bool log_append_time; /* topic has message.timestamp.type=LogAppendTime */
     /* out */
     pr_part_t *out;
     /* owner-side */
@@ -85,6 +88,14 @@ static void produce_on_item(sl_shard_t *owner, sl_fanout_part_t *part, void *ite
         it->out->error_message = kp_str_from("the partition's log is not available");
         sl_fanout_item_done(owner, part);
         return;
+    }
+    if (it->log_append_time) {
+        /* Stamped here, on the owner, so append times follow offset order. */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t now_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+        kp_batch_set_log_append_time(it->batch, it->batch_len, now_ms);
+        it->out->log_append_time_ms = now_ms;
     }
     int rc = st_log_append(it->log, it->batch, it->batch_len, it->sync, produce_appended, it);
     if (rc == 0)
@@ -175,6 +186,24 @@ static int16_t validate_batch(sl_req_t *req, const sl_topic_meta_t *t, kp_bytes_
         *msg = "record batch larger than max.message.bytes";
         return KE_MESSAGE_TOO_LARGE;
     }
+    /* CreateTime bounds (message.timestamp.before/after.max.ms), checked on the
+     * batch's base and max timestamps (Kafka checks every record; producers set
+     * the base to the first record's and deltas are non-negative). */
+    if (kp_batch_timestamp_type(h) == KP_TS_CREATE_TIME &&
+        !sl_topic_config_is_log_append_time(req->shard->config, t)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        int64_t before = sl_topic_config_long(req->shard->config, t,
+                                              "message.timestamp.before.max.ms");
+        int64_t after = sl_topic_config_long(req->shard->config, t,
+                                             "message.timestamp.after.max.ms");
+        if ((before < INT64_MAX && h->base_timestamp >= 0 && h->base_timestamp < now_ms - before) ||
+            (after < INT64_MAX && h->max_timestamp > now_ms + after)) {
+            *msg = "record timestamp outside message.timestamp.before.max.ms / after.max.ms";
+            return KE_INVALID_TIMESTAMP;
+        }
+    }
     return KE_NONE;
 }
 
@@ -251,6 +280,7 @@ void sl_handle_produce(sl_req_t *req)
             it->batch = (uint8_t *)rp->records.ptr;
             it->batch_len = (uint32_t)rp->records.len;
             it->sync = st->in.acks == -1;
+            it->log_append_time = sl_topic_config_is_log_append_time(req->shard->config, t);
             it->out = op;
             int shard = t->partitions[rp->index].shard % req->shard->broker->shard_count;
             if (sl_fanout_add(fo, shard, it) != 0)

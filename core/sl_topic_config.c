@@ -241,3 +241,11 @@ int64_t sl_topic_config_long(const sl_config_t *c, const sl_topic_meta_t *t, con
         return strcasecmp(v, "true") == 0;
     return strtoll(v, NULL, 10);
 }
+
+bool sl_topic_config_is_log_append_time(const sl_config_t *c, const sl_topic_meta_t *t)
+{
+    const char *v = t ? sl_topic_config_override(t, "message.timestamp.type") : NULL;
+    if (!v)
+        v = c->log_message_timestamp_type;
+    return strcasecmp(v, "LogAppendTime") == 0;
+}

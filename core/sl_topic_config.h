@@ -56,4 +56,7 @@ const char *sl_topic_config_override(const sl_topic_meta_t *t, const char *name)
  * broker default). Booleans are 0/1. */
 int64_t sl_topic_config_long(const sl_config_t *c, const sl_topic_meta_t *t, const char *name);
 
+/* True if topic t (or the broker default) uses LogAppendTime. */
+bool sl_topic_config_is_log_append_time(const sl_config_t *c, const sl_topic_meta_t *t);
+
 #endif /* SL_TOPIC_CONFIG_H */

@@ -16,6 +16,7 @@
 #include "sl_controller.h"
 #include "sl_log.h"
 #include "sl_shard.h"
+#include "sl_topic_config.h"
 #include "st_store.h"
 
 #include <errno.h>
@@ -120,6 +121,18 @@ static int load_config(sl_broker_t *b, int argc, char **argv, char **envp)
     if (sl_config_finish(c, err, sizeof(err)) != 0) {
         fprintf(stderr, "sluiced: %s\n", err);
         return -1;
+    }
+    /* The broker's log.* defaults obey the same rules as topic overrides. */
+    for (size_t k = 0; k < sl_topic_config_count; k++) {
+        const sl_topic_config_desc_t *d = &sl_topic_configs[k];
+        char buf[32], why[256];
+        const char *v = sl_topic_config_default(c, d, buf, sizeof(buf));
+        if (sl_topic_config_validate(d->name, strlen(d->name), v, strlen(v), why, sizeof(why)) !=
+            0) {
+            fprintf(stderr, "sluiced: %s (the default of topic config %s): %s\n",
+                    d->broker_synonym, d->name, why);
+            return -1;
+        }
     }
     if (io_endpoint_parse(c->listeners, &b->listener, err, sizeof(err)) != 0 ||
         io_endpoint_parse(c->advertised_listeners, &b->advertised, err, sizeof(err)) != 0) {

@@ -311,3 +311,16 @@ int kp_header_iter_next(kp_header_iter_t *it, kp_record_header_t *out)
     it->remaining--;
     return 1;
 }
+
+void kp_batch_set_log_append_time(uint8_t *p, uint32_t total_size, int64_t append_time_ms)
+{
+    ASSERT(total_size >= KP_BATCH_HEADER_BYTES);
+    uint8_t *attr = p + KP_BATCH_OFF_ATTRIBUTES;
+    uint16_t attributes = (uint16_t)((uint16_t)attr[0] << 8 | attr[1]);
+    attributes |= KP_BATCH_ATTR_LOG_APPEND_TIME;
+    attr[0] = (uint8_t)(attributes >> 8);
+    attr[1] = (uint8_t)attributes;
+    put_be64(p + KP_BATCH_OFF_MAX_TIMESTAMP, (uint64_t)append_time_ms);
+    uint32_t crc = kp_crc32c(0, p + KP_BATCH_CRC_START, total_size - KP_BATCH_CRC_START);
+    put_be32(p + KP_BATCH_OFF_CRC, crc);
+}

@@ -171,6 +171,13 @@ int kp_batch_verify_crc(const uint8_t *p, const kp_batch_header_t *h);
  * the CRC stays valid. p holds at least the 61 header bytes. Cannot fail. */
 void kp_batch_stamp(uint8_t *p, int64_t base_offset, int32_t partition_leader_epoch);
 
+/* Turns a whole batch of total_size bytes into a LogAppendTime batch (topics
+ * with message.timestamp.type=LogAppendTime): sets the timestamp-type bit and
+ * maxTimestamp = append_time_ms, then recomputes the CRC-32C, since both lie
+ * inside the checksummed range. Consumers then read every record's timestamp
+ * as append_time_ms, as with Kafka. */
+void kp_batch_set_log_append_time(uint8_t *p, uint32_t total_size, int64_t append_time_ms);
+
 /* Stricter rules for a batch arriving in a Produce request (Kafka's LogValidator):
  * recordsCount >= 1 and recordsCount == lastOffsetDelta + 1 (a client batch has no
  * gaps), not a control batch unless allow_control (coordinator-written markers),
