@@ -210,7 +210,8 @@ void sl_fetch_wake_parked(sl_shard_t *s)
 static void fetch_resolved(sl_req_t *req)
 {
     fetch_state_t *st = req->state;
-    int64_t budget = st->in.max_bytes > 0 ? st->in.max_bytes : INT32_MAX;
+    int64_t budget = st->in.max_bytes > 0 ? SL_MIN(st->in.max_bytes, SL_FETCH_MAX_BYTES)
+                                          : SL_FETCH_MAX_BYTES;
     int64_t available = 0;
     bool first = true, has_error = false;
     for (int32_t i = 0; i < st->item_count; i++) {
@@ -342,7 +343,7 @@ void sl_handle_fetch(sl_req_t *req)
             it->topic_id = t->id;
             it->partition = rp->partition;
             it->fetch_offset = rp->fetch_offset;
-            it->max_bytes = (uint32_t)SL_MAX(rp->partition_max_bytes, 0);
+            it->max_bytes = (uint32_t)SL_MIN(SL_MAX(rp->partition_max_bytes, 0), SL_FETCH_MAX_BYTES);
             it->out = op;
             it->st = st;
             st->items[st->item_count++] = it;

@@ -164,6 +164,12 @@ static int replay_record(void *ctx, uint16_t type, const uint8_t *payload, uint3
         for (int32_t p = 0; p < parts; p++) {
             kp_read_int16(&rd, &t->partitions[p].shard);
             kp_read_int16(&rd, &t->partitions[p].log_dir);
+            /* Disk bytes: a negative placement would index shards backwards. */
+            if (t->partitions[p].shard < 0 || t->partitions[p].log_dir < 0 ||
+                t->partitions[p].log_dir >= SL_MAX_LOG_DIRS) {
+                sl_topic_unref(t);
+                goto corrupt;
+            }
         }
         if (kp_read_int32(&rd, &configs) != 0 || configs < 0) {
             sl_topic_unref(t);

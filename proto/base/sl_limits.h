@@ -18,6 +18,10 @@
 #define SL_RECV_BUF_COUNT 512            /* provided receive buffers per shard */
 #define SL_RECV_BUF_BYTES (32 * 1024)    /* 512 x 32 KiB = 16 MiB per shard */
 #define SL_TIMERS_PER_SHARD 65536
+/* A Fetch response carries at most this much record data (Kafka's broker
+ * fetch.max.bytes default); each partition's read buffer is capped by it too,
+ * whatever MaxBytes / PartitionMaxBytes the client asked for. */
+#define SL_FETCH_MAX_BYTES 57671680
 #define SL_MAX_REQUEST_ARENA_BYTES (64 * 1024 * 1024) /* decoded form of one request */
 
 /* --- frames and protocol fields ---------------------------------------- */
