@@ -9,8 +9,9 @@ with "file:line: message" and exit status 1; nothing is written then.
 
 THE .kp LANGUAGE
 ================
-One file per API, holding its request and its response. Indentation (spaces
-only) nests structs. `#` starts a comment; `-- text` at the end of a field line
+One file per API, holding its request and its response; or a file of `data`
+blocks (versioned structs that are not API messages, below). Indentation
+(spaces only) nests structs. `#` starts a comment; `-- text` at the end of a field line
 is the field's documentation (copied into the generated header).
 
     # Produce: append record batches to partitions.
@@ -51,8 +52,13 @@ Field line:   Name  Type  [vRANGE]  [nullable [vRANGE]]  [default VALUE]  [tag N
             member of the C struct, so code can be written ahead of a version
             bump, but is never read or written.
   nullable  the field may be null in these versions (default: all the field's
-            versions). strings, bytes, records and arrays only.
-  default   -1, 0x7fffffff, true, false, 2.5, "text", null (nullable fields).
+            versions). strings, bytes, records, arrays and single structs. A
+            nullable struct is written as an int8 presence marker (-1 null, 1
+            present; a reader takes any negative as null), then the struct if
+            present; in its versions that are not nullable, as the bare struct.
+            A tagged nullable struct must be nullable in all its tagged versions.
+  default   -1, 0x7fffffff, true, false, 2.5, "text", null (nullable fields;
+            a nullable struct is null by default whether or not it says so).
             Without one: 0, false, empty string / bytes / array, zero uuid.
   tag N     in these versions (default: all the field's versions, which must be
             flexible) the field is a tagged field with tag N: it sits in the
@@ -62,18 +68,37 @@ Field line:   Name  Type  [vRANGE]  [nullable [vRANGE]]  [default VALUE]  [tag N
 Section lines: `request`, `response`, and inside a section `struct Name` followed
 by an indented block of fields (a common struct).
 
+DATA BLOCKS (versioned data that is not an API message: the record keys and
+values of __consumer_offsets). A file holds one or more, each:
+
+    # Kafka: OffsetCommitValue, coordinator-value, apiKey 1.
+    data OffsetCommitValue 1      # Kafka's name, [record type: Kafka's apiKey]
+    versions 0-4
+    flexible 4+
+    offset           int64        # fields at the top level, as in a section
+    leaderEpoch      int32  v3+  default -1
+    ...
+    struct Common                 # common structs allowed, as in a section
+      ...
+
+`versions` and `flexible` come before the fields; the next `data` line ends
+the block. The optional number is Kafka's "apiKey" of a coordinator-key or
+coordinator-value record: the record type, which is the int16 prefix of the
+record key. The int16 prefix of a record (key: record type; value: version) is
+not part of the struct; callers read and write it.
+
 Checked at generation time: unknown types and structs, duplicate fields or
 tags, defaults out of range for their type, `default null` on a field that is
 not nullable, tagged fields outside flexible versions, structs never used, C
-keywords as member names, and struct arrays whose elements could take zero
-bytes on the wire in some version (the decoder's count check assumes >= 1).
-Not supported yet (the generator says so): nullable struct fields (Kafka's
-nullableVersions on a struct, encoded with an int8 presence marker) and arrays
-of records.
+keywords as member names, struct arrays whose elements could take zero bytes
+on the wire in some version (the decoder's count check assumes >= 1), and C
+type names that two descriptions would both generate. Not supported (the
+generator says so): arrays of records.
 
 Adding an API: write proto/messages/<api>.kp from Kafka's message JSON (facts,
 not text), rebuild; the round-trip, truncation and mutation tests in
-tests/unit/test_proto_messages.c cover it through the reflection schema.
+tests/unit/test_proto_messages.c cover it through the reflection schema (data
+blocks too, through kp_data_schemas[]).
 
 Encoding rules the generated code follows (KAFKA-PROTOCOL.md §1): in flexible
 versions strings, bytes, records and arrays use the compact forms (uvarint N+1,
@@ -94,13 +119,27 @@ For API `ListOffsets` (snake list_offsets) and each of request / response:
   size_t kp_X_size(const kp_X_t *m, int16_t version)
   int    kp_X_encode(kp_writer_t *w, const kp_X_t *m, int16_t version)
 
+For data block `OffsetCommitValue` (snake offset_commit_value):
+
+  kp_offset_commit_value_t                  the struct (no _request/_response)
+  kp_group_metadata_value_member_metadata_t nested struct MemberMetadata of
+  kp_group_metadata_value_members_t         GroupMetadataValue, and its alias
+  kp_offset_commit_value_init/_decode/_size/_encode   as for a request
+
 Members: scalars by value (bool, int*_t, uint*_t, double), kp_str_t, kp_bytes_t
 (bytes and records), kp_uuid_t, embedded structs by value, arrays as
-`T *name; int32_t name_count;` (count -1 and NULL: null array).
+`T *name; int32_t name_count;` (count -1 and NULL: null array). A struct field
+that is nullable in any version is a pointer `T *name;`: NULL is null. init
+leaves it NULL; decode allocates it in the arena (always, in versions where it
+is not nullable); encode writes NULL as null, or as the struct's defaults in a
+version where it is not nullable.
 
 Plus KP_API_<NAME> key constants, kp_api_descs[] (sorted by key),
-kp_api_desc_count, kp_api_desc_find(), and a reflection schema of every struct
-(kp_api_schemas[], kp_api_schema_find()) that tests and tools walk generically.
+kp_api_desc_count, kp_api_desc_find(), a reflection schema of every struct
+(kp_api_schemas[], kp_api_schema_find()) that tests and tools walk generically;
+for data blocks KP_DATA_TYPE_<NAME> record-type constants, kp_data_schemas[]
+(sorted by name, with record type, versions and the same reflection schema),
+kp_data_schema_count, kp_data_schema_find(name).
 """
 
 import argparse
@@ -272,6 +311,11 @@ class Field:
     def is_struct(self):
         return self.struct is not None
 
+    @property
+    def is_ptr(self):
+        """A single struct that is nullable in some version: a pointer member."""
+        return self.struct is not None and not self.is_array and not self.nullable.empty
+
 
 class Struct:
     def __init__(self, where, name):
@@ -290,14 +334,20 @@ class Message:
         self.kind = kind
         self.top = None
         self.structs = {}        # name -> Struct (nested only)
-        self.prefix = 'kp_%s_%s' % (api.snake, kind)
+        if kind == 'data':
+            self.prefix = 'kp_%s' % api.snake
+        else:
+            self.prefix = 'kp_%s_%s' % (api.snake, kind)
 
 
 class Api:
-    def __init__(self, path):
+    """An `api` (request and response) or a `data` block (one struct, msgs['data'])."""
+
+    def __init__(self, path, kind='api'):
         self.path = path
+        self.kind = kind
         self.name = None
-        self.key = None
+        self.key = None          # API key; for data the record type or None
         self.versions = None
         self.flexible = None
         self.doc = ''
@@ -467,56 +517,104 @@ def parse_struct_body(api, msg, st, lines):
             fail(ln.where, 'only struct fields take an indented block')
 
 
+def parse_section(api, kind, where, children):
+    """Builds api.msgs[kind] from the lines of a section (or a data block)."""
+    msg = Message(api, kind)
+    msg.top = Struct(where, api.name + ('' if kind == 'data' else kind.capitalize()))
+    fields = []
+    for child in children:
+        if child.toks[0].text == 'struct':
+            if len(child.toks) != 2 or not child.children:
+                fail(child.where, 'want: struct Name, then indented fields')
+            name = child.toks[1].text
+            if name in msg.structs:
+                fail(child.where, 'struct %s defined twice' % name)
+            st = Struct(child.where, name)
+            msg.structs[name] = st
+            parse_struct_body(api, msg, st, child.children)
+        else:
+            fields.append(child)
+    parse_struct_body(api, msg, msg.top, fields)
+    api.msgs[kind] = msg
+
+
 def parse_file(path):
-    api = Api(path)
+    """Returns the units of a file: one api, or one or more data blocks."""
+    units = []
+    cur = None
+    data_lines = {}          # data unit -> (where, body lines)
     for ln in build_tree(read_lines(path)):
         kw = ln.toks[0].text
         args = [t.text for t in ln.toks[1:]]
         if kw == 'api':
+            if units:
+                fail(ln.where, 'one api per file, and no data blocks with it')
             if len(args) != 2 or not re.fullmatch(r'[A-Z][A-Za-z0-9]*', args[0]) \
                     or not re.fullmatch(r'\d+', args[1]):
                 fail(ln.where, 'want: api Name Key')
-            api.name, api.key, api.doc = args[0], int(args[1]), ln.doc
-        elif kw == 'versions':
+            cur = Api(path)
+            cur.name, cur.key, cur.doc = args[0], int(args[1]), ln.doc
+            units.append(cur)
+        elif kw == 'data':
+            if units and units[0].kind == 'api':
+                fail(ln.where, 'data blocks do not share a file with an api')
+            if len(args) not in (1, 2) or not re.fullmatch(r'[A-Z][A-Za-z0-9]*', args[0]) \
+                    or (len(args) == 2 and not re.fullmatch(r'\d+', args[1])):
+                fail(ln.where, 'want: data Name [RecordType]')
+            cur = Api(path, 'data')
+            cur.name, cur.doc = args[0], ln.doc
+            cur.key = int(args[1]) if len(args) == 2 else None
+            if cur.key is not None and cur.key > 0x7FFF:
+                fail(ln.where, 'record type out of range')
+            if ln.children:
+                fail(ln.where, 'the fields of a data block are not indented under it')
+            units.append(cur)
+            data_lines[cur] = (ln.where, [])
+        elif cur is None:
+            fail(ln.where, 'a file starts with `api Name Key` or `data Name`')
+        elif kw in ('versions', 'flexible'):
+            if cur.kind == 'data' and data_lines[cur][1]:
+                fail(ln.where, '%s comes before the fields' % kw)
             if len(args) != 1:
-                fail(ln.where, 'want: versions 0-12')
-            api.versions = VRange.parse(args[0], ln.where)
-            if api.versions.hi == MAXV or api.versions.empty:
-                fail(ln.where, 'valid versions must be a closed range')
-        elif kw == 'flexible':
-            if len(args) != 1:
-                fail(ln.where, 'want: flexible 9+ or flexible none')
-            api.flexible = VRange.parse(args[0], ln.where)
-        elif kw in ('request', 'response'):
+                fail(ln.where, 'want: versions 0-12' if kw == 'versions'
+                     else 'want: flexible 9+ or flexible none')
+            if kw == 'versions':
+                if cur.versions is not None:
+                    fail(ln.where, 'versions given twice')
+                cur.versions = VRange.parse(args[0], ln.where)
+                if cur.versions.hi == MAXV or cur.versions.empty:
+                    fail(ln.where, 'valid versions must be a closed range')
+            else:
+                if cur.flexible is not None:
+                    fail(ln.where, 'flexible given twice')
+                cur.flexible = VRange.parse(args[0], ln.where)
+        elif kw in ('request', 'response') and cur.kind == 'api':
             if args:
                 fail(ln.where, 'unexpected words after %s' % kw)
-            if api.name is None or api.versions is None or api.flexible is None:
+            if cur.versions is None or cur.flexible is None:
                 fail(ln.where, 'api, versions and flexible come before %s' % kw)
-            if kw in api.msgs:
+            if kw in cur.msgs:
                 fail(ln.where, '%s given twice' % kw)
-            msg = Message(api, kw)
-            msg.top = Struct(ln.where, api.name + kw.capitalize())
-            fields = []
-            for child in ln.children:
-                if child.toks[0].text == 'struct':
-                    if len(child.toks) != 2 or not child.children:
-                        fail(child.where, 'want: struct Name, then indented fields')
-                    name = child.toks[1].text
-                    if name in msg.structs:
-                        fail(child.where, 'struct %s defined twice' % name)
-                    st = Struct(child.where, name)
-                    msg.structs[name] = st
-                    parse_struct_body(api, msg, st, child.children)
-                else:
-                    fields.append(child)
-            parse_struct_body(api, msg, msg.top, fields)
-            api.msgs[kw] = msg
+            parse_section(cur, kw, ln.where, ln.children)
+        elif cur.kind == 'data':
+            if cur.versions is None or cur.flexible is None:
+                fail(ln.where, 'versions and flexible come before the fields of %s' % cur.name)
+            data_lines[cur][1].append(ln)
         else:
             fail(ln.where, 'unknown keyword %r' % kw)
-    for kw in ('request', 'response'):
-        if kw not in api.msgs:
-            fail(path, 'no %s section' % kw)
-    return api
+    if not units:
+        fail(path, 'empty description')
+    for u in units:
+        if u.versions is None or u.flexible is None:
+            fail(path, '%s: versions and flexible are required' % u.name)
+        if u.kind == 'api':
+            for kw in ('request', 'response'):
+                if kw not in u.msgs:
+                    fail(path, 'no %s section' % kw)
+        else:
+            where, lines = data_lines[u]
+            parse_section(u, 'data', where, lines)
+    return units
 
 
 # ---------------------------------------------------------------------------
@@ -531,8 +629,8 @@ def parse_default(f):
     if not t.quoted and t.text == 'null':
         if f.nullable.empty:
             fail(where, 'default null needs a nullable field')
-        if f.typ not in ('string', 'bytes', 'records') and not f.is_array:
-            fail(where, 'only strings, bytes and arrays can default to null')
+        if f.typ not in ('string', 'bytes', 'records') and not f.is_array and not f.is_struct:
+            fail(where, 'only strings, bytes, arrays and structs can default to null')
         return ('null', None)
     if f.is_array or f.is_struct:
         fail(where, 'arrays and structs only take default null')
@@ -598,10 +696,13 @@ def check_struct(api, msg, st):
                 fail(f.where, 'unknown struct %s' % f.typ)
             f.struct = msg.structs[f.typ]
         if not f.nullable.empty:
-            if f.is_struct and not f.is_array:
-                fail(f.where, 'nullable structs are not supported yet')
-            if f.typ not in ('string', 'bytes', 'records') and not f.is_array:
-                fail(f.where, 'only strings, bytes, records and arrays are nullable')
+            if f.typ not in ('string', 'bytes', 'records') and not f.is_array \
+                    and not f.is_struct:
+                fail(f.where, 'only strings, bytes, records, arrays and structs are nullable')
+            if f.is_ptr and f.tag is not None \
+                    and not f.nullable.covers(f.tag_versions & f.versions & valid):
+                fail(f.where, 'a tagged nullable struct must be nullable in all its tagged '
+                     'versions')
         if f.is_array and f.typ == 'records':
             fail(f.where, 'arrays of records are not supported')
         if f.tag is not None:
@@ -628,6 +729,8 @@ def min_size(api, st, v):
             continue
         if f.is_array:
             n += 1 if flex else 4
+        elif f.is_ptr and f.nullable.contains(v):
+            n += 1
         elif f.is_struct:
             n += min_size(api, f.struct, v)
         elif f.typ == 'string':
@@ -672,6 +775,27 @@ def assign_names(msg):
             continue
         taken.add(alias)
         st.aliases.append(alias)
+
+
+def check_c_names(units):
+    """Struct type names must be unique across all units (a data block's names
+    could meet an API's); field-named aliases that would clash are dropped."""
+    owner = {}
+    for u in units:
+        for msg in u.msgs.values():
+            for st in [msg.top] + list(msg.structs.values()):
+                if st.cname in owner:
+                    fail(st.where, 'C type %s_t also comes from %s' % (st.cname, owner[st.cname]))
+                owner[st.cname] = st.where
+    for u in units:
+        for msg in u.msgs.values():
+            for st in [msg.top] + list(msg.structs.values()):
+                keep = []
+                for alias in st.aliases:
+                    if alias not in owner:
+                        owner[alias] = st.where
+                        keep.append(alias)
+                st.aliases = keep
 
 
 # ---------------------------------------------------------------------------
@@ -838,6 +962,37 @@ class Gen:
             o('}')
             o.ind -= 1
             o('}')
+        elif f.is_ptr:
+            P = f.struct.cname
+            o('{')
+            o.ind += 1
+            if nul != 'false':
+                mk = self.fresh('mk')
+                o('int8_t %s = 1;' % mk)
+                if nul == 'true':
+                    o('KP_TRY(kp_read_int8(%s, &%s)); /* presence: -1 null, else present */'
+                      % (R, mk))
+                else:
+                    o('if (%s)' % nul)
+                    o('    KP_TRY(kp_read_int8(%s, &%s)); /* presence: -1 null, else present */'
+                      % (R, mk))
+                o('%s = NULL;' % tgt)
+                o('if (%s >= 0) {' % mk)
+            else:
+                o('%s = NULL;' % tgt)
+                o('{')
+            o.ind += 1
+            o('%s = kp_arena_alloc(a, sizeof(*%s));' % (tgt, tgt))
+            o('if (!%s) {' % tgt)
+            o('    rc = SL_ERR_LIMIT;')
+            o('    goto err_parse;')
+            o('}')
+            o('%s_init(%s);' % (P, tgt))
+            o('KP_TRY(%s_read(%s, a, version, %s));' % (P, R, tgt))
+            o.ind -= 1
+            o('}')
+            o.ind -= 1
+            o('}')
         elif f.is_struct:
             o('KP_TRY(%s_read(%s, a, version, &%s));' % (f.struct.cname, R, tgt))
         else:
@@ -896,6 +1051,10 @@ class Gen:
                 o('    %s += %s(%s, %s);' % (acc, fn, self.norm(f.typ, el, 'false'), flex))
             o.ind -= 1
             o('}')
+        elif f.is_ptr:
+            self.ptr_value(f, tgt, nul, o,
+                           lambda o2, p: o2('%s += %s_sz(%s, version);' % (acc, f.struct.cname, p)),
+                           lambda o2: o2('%s += 1;' % acc))
         elif f.is_struct:
             o('%s += %s_sz(&%s, version);' % (acc, f.struct.cname, tgt))
         elif f.typ == 'string':
@@ -926,10 +1085,49 @@ class Gen:
             o.ind -= 1
             o.ind -= 1
             o('}')
+        elif f.is_ptr:
+            self.ptr_value(f, tgt, nul, o,
+                           lambda o2, p: o2('%s_write(w, %s, version);' % (f.struct.cname, p)),
+                           lambda o2: o2('kp_write_int8(w, %s != NULL ? 1 : -1);' % tgt))
         elif f.is_struct:
             o('%s_write(w, &%s, version);' % (f.struct.cname, tgt))
         else:
             self.write_scalar(f.typ, tgt, flex, nul, o)
+
+    def ptr_value(self, f, tgt, nul, o, body, marker):
+        """Size or write a nullable struct field: in versions where it is nullable an
+        int8 presence marker, then the struct if present; where it is not nullable
+        the struct itself, its defaults standing in for NULL."""
+        P = f.struct.cname
+        if nul == 'true':
+            marker(o)
+            o('if (%s != NULL)' % tgt)
+            o.ind += 1
+            body(o, tgt)
+            o.ind -= 1
+            return
+        d, p = self.fresh('dflt'), self.fresh('p')
+        o('{')
+        o.ind += 1
+        o('%s_t %s;' % (P, d))
+        o('const %s_t *%s = %s;' % (P, p, tgt))
+        if nul != 'false':
+            o('if (%s) {' % nul)
+            o.ind += 1
+            marker(o)
+            o.ind -= 1
+            o('} else if (%s == NULL) {' % p)
+        else:
+            o('if (%s == NULL) {' % p)
+        o('    %s_init(&%s);' % (P, d))
+        o('    %s = &%s;' % (p, d))
+        o('}')
+        o('if (%s != NULL)' % p)
+        o.ind += 1
+        body(o, p)
+        o.ind -= 1
+        o.ind -= 1
+        o('}')
 
     def write_scalar(self, typ, tgt, flex, nul, o):
         if typ == 'string':
@@ -950,6 +1148,13 @@ class Gen:
         if f.is_array:
             c = self.norm_count(cnt, nul)
             return '%s >= 0' % c if d and d[0] == 'null' else '%s != 0' % c
+        if f.is_ptr:
+            # a nullable struct defaults to null; tagged ones are nullable wherever
+            # they are tagged (checked), and is_default treats every field so
+            if nul == 'true':
+                return '%s != NULL' % tgt
+            f.struct.need_is_default = True
+            return '(%s != NULL && !%s_is_default(%s))' % (tgt, f.struct.cname, tgt)
         if f.is_struct:
             f.struct.need_is_default = True
             return '!%s_is_default(&%s)' % (f.struct.cname, tgt)
@@ -990,7 +1195,9 @@ def struct_order(msg):
 def emit_typedefs(msg, h):
     for st in struct_order(msg):
         is_top = st is msg.top
-        if is_top:
+        if is_top and msg.kind == 'data':
+            h('/* %s. */' % msg.api.name)
+        elif is_top:
             h('/* %s %s. */' % (msg.api.name, msg.kind))
         else:
             h('/* %s.%s */' % (msg.top.name, st.name))
@@ -1008,6 +1215,8 @@ def emit_typedefs(msg, h):
             if f.is_array:
                 h('%s *%s;' % (ctype, f.snake))
                 h('int32_t %s_count;' % f.snake)
+            elif f.is_ptr:
+                h('%s *%s; /* NULL: null */' % (ctype, f.snake))
             else:
                 h('%s %s;' % (ctype, f.snake))
         h.ind -= 1
@@ -1057,6 +1266,8 @@ def emit_struct_code(gen, st, c):
         if f.is_array:
             if d and d[0] == 'null':
                 c('%s_count = -1;' % t)
+        elif f.is_ptr:
+            pass  # NULL (null) until set
         elif f.is_struct:
             c('%s_init(&%s);' % (f.struct.cname, t))
         elif f.typ == 'string':
@@ -1314,7 +1525,7 @@ def emit_message_c(msg, c):
         for st in order:
             if st.need_is_default:
                 for f in st.fields:
-                    if f.is_struct and not f.struct.need_is_default:
+                    if f.is_struct and not f.is_ptr and not f.struct.need_is_default:
                         f.struct.need_is_default = True
                         changed = True
     for st in order:
@@ -1371,11 +1582,12 @@ def emit_message_c(msg, c):
                 typ = 'KP_TYPE_STRUCT' if f.is_struct else PRIMS[f.typ][2]
                 cnt = 'offsetof(%s_t, %s_count)' % (P, f.snake) if f.is_array else '0'
                 sub = '&%s_desc' % f.struct.cname if f.is_struct else 'NULL'
-                c('    {"%s", %s, %s, offsetof(%s_t, %s), %s, %d, %d, %d, %d, %d, %d, %d, %s},' % (
+                c('    {"%s", %s, %s, offsetof(%s_t, %s), %s, %d, %d, %d, %d, %d, %d, %d, %s, %s},' % (
                     f.name, typ, 'true' if f.is_array else 'false', P, f.snake, cnt,
                     v.lo, v.hi, nl.lo if not nl.empty else 1, nl.hi if not nl.empty else 0,
                     f.tag if f.tag is not None else -1,
-                    tv.lo if not tv.empty else 1, tv.hi if not tv.empty else 0, sub))
+                    tv.lo if not tv.empty else 1, tv.hi if not tv.empty else 0, sub,
+                    'true' if f.is_ptr else 'false'))
             c('};')
         c('static const kp_struct_desc_t %s_desc = {' % P)
         c('    "%s_t", sizeof(%s_t), %s_init_any, %s, %d,' % (
@@ -1404,14 +1616,15 @@ def emit_message_c(msg, c):
 # ---------------------------------------------------------------------------
 
 H_PREAMBLE = '''/*
- * kp_messages.h — GENERATED by proto/gen/kpgen.py from proto/messages/<api>.kp.
+ * kp_messages.h — GENERATED by proto/gen/kpgen.py from the .kp files in
+ * proto/messages/.
  * Do not edit; change the .kp description (or the generator) instead.
  *
  * C structs, decoders, encoders and size functions for every Kafka request and
  * response described in proto/messages/, the API table (keys, version ranges,
  * first flexible version) and a reflection schema of every struct.
  *
- * Per top-level message X (kp_<api>_request / kp_<api>_response):
+ * Per top-level message X (kp_<api>_request / kp_<api>_response / kp_<data>):
  *   kp_X_init(m)                  zero m, then set the description's defaults.
  *   kp_X_decode(r, a, version, m) init m, then decode the body (never the header)
  *                                 at version. Returns 0, SL_ERR_PROTO (malformed or
@@ -1432,14 +1645,16 @@ H_PREAMBLE = '''/*
  *   Encoding or sizing at a version outside the valid range is a bug (ASSERT).
  *
  * Ownership: a decoded message lives in two places the caller owns: its arrays
- * (and nothing else) in the arena `a`, and its strings, bytes and records as
- * views into the reader's buffer. Both must outlive every use of the message.
+ * and nullable structs (and nothing else) in the arena `a`, and its strings,
+ * bytes and records as views into the reader's buffer. Both must outlive every
+ * use of the message.
  * For encoding, the caller owns everything m points to.
  *
  * Invariants of every message: an array member T *x with int32_t x_count has
  * x_count == -1 and x == NULL (null), x_count == 0 (empty; x may be NULL), or
  * x_count > 0 and x pointing at x_count initialized elements. A kp_str_t or
- * kp_bytes_t has len == -1 (null) or len >= 0 bytes at ptr.
+ * kp_bytes_t has len == -1 (null) or len >= 0 bytes at ptr. A nullable struct
+ * member T *x is NULL (null) or points at an initialized T.
  */
 #ifndef KP_MESSAGES_H
 #define KP_MESSAGES_H
@@ -1502,6 +1717,7 @@ typedef struct {
     int32_t tag;                        /* -1 if never tagged */
     int16_t tag_min, tag_max;           /* versions it is tagged in */
     const kp_struct_desc_t *sub;        /* KP_TYPE_STRUCT: the struct */
+    bool is_ptr; /* a nullable struct: the member is a pointer, NULL when null */
 } kp_field_desc_t;
 
 struct kp_struct_desc {
@@ -1528,11 +1744,36 @@ typedef struct {
 /* Parallel to kp_api_descs: kp_api_schemas[i] describes kp_api_descs[i]. */
 extern const kp_api_schema_t kp_api_schemas[];
 const kp_api_schema_t *kp_api_schema_find(int16_t key);
+
+/* ---------------------------------------------------------------------------
+ * Versioned data that is not an API message (`data` blocks): the record keys
+ * and values of __consumer_offsets. Each has kp_X_init/_decode/_size/_encode
+ * like a request. The int16 that prefixes such a record key (Kafka's record
+ * type) or value (the value's version) is not part of the struct: the caller
+ * reads and writes it.
+ * ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;     /* Kafka's name, e.g. "OffsetCommitKey" */
+    int16_t record_type;  /* Kafka's apiKey of a coordinator record: the record
+                           * type, the int16 prefix of the record key; -1: none */
+    int16_t min_version;  /* valid versions, inclusive */
+    int16_t max_version;
+    int16_t flexible_min; /* first flexible version, -1 if never flexible */
+    kp_msg_schema_t schema;
+} kp_data_schema_t;
+
+/* Every data block, sorted by name. */
+extern const kp_data_schema_t kp_data_schemas[];
+extern const size_t kp_data_schema_count;
+/* The data schema named `name` (Kafka's name), or NULL. */
+const kp_data_schema_t *kp_data_schema_find(const char *name);
 '''
 
 
-def generate(apis):
+def generate(apis, datas=()):
     apis = sorted(apis, key=lambda a: a.key)
+    datas = sorted(datas, key=lambda d: d.name)
     h = Out()
     h.lines.extend(H_PREAMBLE.rstrip('\n').split('\n'))
     h()
@@ -1540,6 +1781,12 @@ def generate(apis):
     for api in apis:
         h('#define KP_API_%s %d' % (api.snake.upper(), api.key))
     h('#define KP_API_DESC_COUNT %d' % len(apis))
+    h()
+    h('/* Record types (Kafka\'s apiKey of coordinator records) of the data blocks. */')
+    for d in datas:
+        if d.key is not None:
+            h('#define KP_DATA_TYPE_%s %d' % (d.snake.upper(), d.key))
+    h('#define KP_DATA_SCHEMA_COUNT %d' % len(datas))
     h()
     for api in apis:
         h('/* ' + '=' * 74 + ' */')
@@ -1550,19 +1797,31 @@ def generate(apis):
         h()
         for kind in ('request', 'response'):
             emit_typedefs(api.msgs[kind], h)
+    for d in datas:
+        h('/* ' + '=' * 74 + ' */')
+        h('/* data %s%s: versions %d-%d, flexible %s%s */' % (
+            d.name, '' if d.key is None else ' (record type %d)' % d.key,
+            d.versions.lo, d.versions.hi,
+            str(d.flexible).lstrip('v') if not d.flexible.empty else 'never',
+            (' -- ' + d.doc) if d.doc else ''))
+        h()
+        emit_typedefs(d.msgs['data'], h)
     h('#endif /* KP_MESSAGES_H */')
 
     c = Out()
-    c('/* kp_messages.c — GENERATED by proto/gen/kpgen.py from proto/messages/<api>.kp. Do not edit. */')
+    c('/* kp_messages.c — GENERATED by proto/gen/kpgen.py from proto/messages/<name>.kp. Do not edit. */')
     c('#include "sl_base.h"')
     c()
     c('#include <stddef.h>')
+    c('#include <string.h>')
     c()
     c('#include "kp_messages.h"')
     c()
     for api in apis:
         for kind in ('request', 'response'):
             emit_message_c(api.msgs[kind], c)
+    for d in datas:
+        emit_message_c(d.msgs['data'], c)
     c('const kp_api_desc_t kp_api_descs[] = {')
     for api in apis:
         c('    {%d, "%s", %d, %d, %d},' % (api.key, api.name, api.versions.lo, api.versions.hi,
@@ -1607,6 +1866,28 @@ def generate(apis):
     c('    int i = api_index(key);')
     c('    return i < 0 ? NULL : &kp_api_schemas[i];')
     c('}')
+    c()
+    if datas:
+        c('const kp_data_schema_t kp_data_schemas[] = {')
+        for d in datas:
+            P = d.msgs['data'].top.cname
+            c('    {"%s", %d, %d, %d, %d,' % (
+                d.name, -1 if d.key is None else d.key, d.versions.lo, d.versions.hi,
+                -1 if d.flexible.empty else d.flexible.lo))
+            c('     {&%s_desc, %s_decode_any, %s_size_any, %s_encode_any}},' % (P, P, P, P))
+        c('};')
+    else:
+        c('const kp_data_schema_t kp_data_schemas[1];')
+    c('const size_t kp_data_schema_count = %d;' % len(datas))
+    c()
+    c('const kp_data_schema_t *kp_data_schema_find(const char *name)')
+    c('{')
+    c('    ASSERT(name != NULL);')
+    c('    for (size_t i = 0; i < kp_data_schema_count; i++)')
+    c('        if (strcmp(kp_data_schemas[i].name, name) == 0)')
+    c('            return &kp_data_schemas[i];')
+    c('    return NULL;')
+    c('}')
     return h.text(), c.text()
 
 
@@ -1616,19 +1897,22 @@ def main(argv):
     ap.add_argument('specs', nargs='+')
     args = ap.parse_args(argv)
     try:
-        apis, keys, names = [], {}, {}
+        apis, datas, keys, names = [], [], {}, {}
         for path in sorted(args.specs):
-            api = parse_file(path)
-            check_api(api)
-            if api.key in keys:
-                fail(path, 'api key %d also in %s' % (api.key, keys[api.key]))
-            if api.snake in names:
-                fail(path, 'api %s also in %s' % (api.name, names[api.snake]))
-            keys[api.key], names[api.snake] = path, path
-            for msg in api.msgs.values():
-                assign_names(msg)
-            apis.append(api)
-        htext, ctext = generate(apis)
+            for api in parse_file(path):
+                check_api(api)
+                if api.kind == 'api':
+                    if api.key in keys:
+                        fail(path, 'api key %d also in %s' % (api.key, keys[api.key]))
+                    keys[api.key] = path
+                if api.snake in names:
+                    fail(path, '%s %s also in %s' % (api.kind, api.name, names[api.snake]))
+                names[api.snake] = path
+                for msg in api.msgs.values():
+                    assign_names(msg)
+                (apis if api.kind == 'api' else datas).append(api)
+        check_c_names(apis + datas)
+        htext, ctext = generate(apis, datas)
     except KpError as e:
         sys.stderr.write('kpgen: %s\n' % e)
         return 1

@@ -203,6 +203,14 @@ static void fill_struct(const kp_struct_desc_t *d, void *m, int16_t version)
             }
             memcpy(p, &arr, sizeof(arr));
             memcpy((uint8_t *)m + f->count_offset, &count, sizeof(count));
+        } else if (f->is_ptr) {
+            /* nullable struct: NULL is null; present where not nullable */
+            void *sub = NULL;
+            if (!nullable || rnd(3) != 0) {
+                sub = pool_alloc(f->sub->size);
+                fill_struct(f->sub, sub, version);
+            }
+            memcpy(p, &sub, sizeof(sub));
         } else if (f->type == KP_TYPE_STRUCT) {
             fill_struct(f->sub, p, version);
         } else {
@@ -265,6 +273,14 @@ static bool struct_equal(const kp_struct_desc_t *d, const void *a, const void *b
                 else
                     ok = scalar_equal(f->type, ea + esz * (size_t)j, eb + esz * (size_t)j);
             }
+        } else if (f->is_ptr) {
+            const uint8_t *sa, *sb;
+            memcpy(&sa, pa, sizeof(sa));
+            memcpy(&sb, pb, sizeof(sb));
+            if (!sa || !sb)
+                ok = sa == sb;
+            else
+                ok = struct_equal(f->sub, sa, sb, where, where_len);
         } else if (f->type == KP_TYPE_STRUCT) {
             ok = struct_equal(f->sub, pa, pb, where, where_len);
         } else {
@@ -281,23 +297,38 @@ static bool struct_equal(const kp_struct_desc_t *d, const void *a, const void *b
 
 /* ------------------------------------------------------------------ drivers */
 
+/* Every request, every response, then every data block (__consumer_offsets
+ * records). */
 typedef struct {
-    const kp_api_desc_t *api;
+    const char *name;
     const kp_msg_schema_t *msg;
     const char *kind;
+    int16_t min_version, max_version;
 } target_t;
 
 static size_t target_count(void)
 {
-    return kp_api_desc_count * 2;
+    return kp_api_desc_count * 2 + kp_data_schema_count;
 }
 
 static target_t target_at(size_t i)
 {
     target_t t;
-    t.api = &kp_api_descs[i / 2];
+    if (i >= kp_api_desc_count * 2) {
+        const kp_data_schema_t *d = &kp_data_schemas[i - kp_api_desc_count * 2];
+        t.name = d->name;
+        t.msg = &d->schema;
+        t.kind = "data";
+        t.min_version = d->min_version;
+        t.max_version = d->max_version;
+        return t;
+    }
+    const kp_api_desc_t *api = &kp_api_descs[i / 2];
+    t.name = api->name;
     t.msg = i % 2 ? &kp_api_schemas[i / 2].response : &kp_api_schemas[i / 2].request;
     t.kind = i % 2 ? "response" : "request";
+    t.min_version = api->min_version;
+    t.max_version = api->max_version;
     return t;
 }
 
@@ -309,10 +340,9 @@ static uint8_t *encode_exact(const target_t *t, const void *m, int16_t version, 
     kp_writer_t w;
     kp_writer_init(&w, buf, n);
     int rc = t->msg->encode(&w, m, version);
-    cr_assert_eq(rc, 0, "%s %s v%d: encode into its exact size failed", t->api->name, t->kind,
-                 version);
-    cr_assert_eq(w.len, n, "%s %s v%d: wrote %zu bytes, size said %zu", t->api->name, t->kind,
-                 version, w.len, n);
+    cr_assert_eq(rc, 0, "%s %s v%d: encode into its exact size failed", t->name, t->kind, version);
+    cr_assert_eq(w.len, n, "%s %s v%d: wrote %zu bytes, size said %zu", t->name, t->kind, version,
+                 w.len, n);
     *len = n;
     return buf;
 }
@@ -342,19 +372,19 @@ static void round_trip(const target_t *t, int16_t version, uint64_t seed)
     kp_reader_t r;
     kp_reader_init(&r, buf, len);
     int rc = t->msg->decode(&r, &a, version, back);
-    cr_assert_eq(rc, 0, "%s %s v%d seed %llu: decode failed (%d)", t->api->name, t->kind, version,
+    cr_assert_eq(rc, 0, "%s %s v%d seed %llu: decode failed (%d)", t->name, t->kind, version,
                  (unsigned long long)seed, rc);
-    cr_assert_eq(kp_reader_remaining(&r), 0, "%s %s v%d: decode left %zu bytes", t->api->name,
-                 t->kind, version, kp_reader_remaining(&r));
+    cr_assert_eq(kp_reader_remaining(&r), 0, "%s %s v%d: decode left %zu bytes", t->name, t->kind,
+                 version, kp_reader_remaining(&r));
     char where[256] = "";
     cr_assert(struct_equal(d, m, back, where, sizeof(where)),
-              "%s %s v%d seed %llu: round trip differs at %s", t->api->name, t->kind, version,
+              "%s %s v%d seed %llu: round trip differs at %s", t->name, t->kind, version,
               (unsigned long long)seed, where);
 
     size_t len2;
     uint8_t *buf2 = encode_exact(t, back, version, &len2);
     cr_assert_eq(len2, len);
-    cr_assert_eq(memcmp(buf, buf2, len), 0, "%s %s v%d: re-encoding differs", t->api->name, t->kind,
+    cr_assert_eq(memcmp(buf, buf2, len), 0, "%s %s v%d: re-encoding differs", t->name, t->kind,
                  version);
     free(buf2);
     free(buf);
@@ -368,7 +398,7 @@ Test(messages, every_api_version_round_trips_requests_and_responses)
     size_t cases = 0;
     for (size_t i = 0; i < target_count(); i++) {
         target_t t = target_at(i);
-        for (int16_t v = t.api->min_version; v <= t.api->max_version; v++) {
+        for (int16_t v = t.min_version; v <= t.max_version; v++) {
             for (uint64_t seed = 1; seed <= 40; seed++) {
                 pool_used = 0;
                 round_trip(&t, v, seed * 1000 + (uint64_t)v);
@@ -414,6 +444,31 @@ Test(messages, api_table_is_sorted_and_consistent)
     cr_assert_eq(kp_api_desc_find(KP_API_CREATE_TOPICS)->max_version, 7);
     cr_assert_eq(kp_api_desc_find(KP_API_DELETE_TOPICS)->max_version, 6);
     cr_assert_eq(kp_api_desc_find(KP_API_API_VERSIONS)->max_version, 4);
+    cr_assert_eq(KP_API_OFFSET_COMMIT, 8);
+    cr_assert_eq(KP_API_JOIN_GROUP, 11);
+    cr_assert_eq(KP_API_CONSUMER_GROUP_HEARTBEAT, 68);
+    cr_assert_eq(kp_api_desc_find(KP_API_OFFSET_COMMIT)->min_version, 2);
+    cr_assert_eq(kp_api_desc_find(KP_API_OFFSET_FETCH)->min_version, 1);
+}
+
+Test(messages, data_table_is_sorted_and_consistent)
+{
+    cr_assert_eq(kp_data_schema_count, KP_DATA_SCHEMA_COUNT);
+    for (size_t i = 0; i < kp_data_schema_count; i++) {
+        const kp_data_schema_t *d = &kp_data_schemas[i];
+        if (i > 0)
+            cr_assert(strcmp(kp_data_schemas[i - 1].name, d->name) < 0);
+        cr_assert_eq(kp_data_schema_find(d->name), d);
+        cr_assert(d->min_version <= d->max_version);
+    }
+    cr_assert_null(kp_data_schema_find("NoSuchRecord"));
+    const kp_data_schema_t *v = kp_data_schema_find("OffsetCommitValue");
+    cr_assert_not_null(v);
+    cr_assert_eq(v->record_type, KP_DATA_TYPE_OFFSET_COMMIT_VALUE);
+    cr_assert_eq(v->max_version, 4);
+    cr_assert_eq(v->flexible_min, 4);
+    cr_assert_eq(kp_data_schema_find("GroupMetadataKey")->record_type, 2);
+    cr_assert_eq(kp_data_schema_find("OffsetCommitKey")->flexible_min, -1);
 }
 
 /* Every strict prefix of a valid body must fail to decode, and must not read
@@ -436,8 +491,8 @@ static void check_truncations(const target_t *t, int16_t version, uint64_t seed)
         kp_reader_init(&r, pre, cut);
         int rc = t->msg->decode(&r, &a, version, back);
         cr_assert(rc == SL_ERR_PROTO || rc == SL_ERR_LIMIT,
-                  "%s %s v%d: prefix of %zu/%zu bytes gave %d", t->api->name, t->kind, version, cut,
-                  len, rc);
+                  "%s %s v%d: prefix of %zu/%zu bytes gave %d", t->name, t->kind, version, cut, len,
+                  rc);
         free(pre);
         kp_arena_reset(&a);
     }
@@ -449,7 +504,7 @@ Test(messages, every_truncated_body_is_rejected_without_overread)
 {
     for (size_t i = 0; i < target_count(); i++) {
         target_t t = target_at(i);
-        for (int16_t v = t.api->min_version; v <= t.api->max_version; v++) {
+        for (int16_t v = t.min_version; v <= t.max_version; v++) {
             for (uint64_t seed = 1; seed <= 3; seed++) {
                 pool_used = 0;
                 check_truncations(&t, v, seed + 77);
@@ -464,7 +519,7 @@ Test(messages, random_mutations_never_crash)
 {
     for (size_t i = 0; i < target_count(); i++) {
         target_t t = target_at(i);
-        const int16_t versions[2] = {t.api->min_version, t.api->max_version};
+        const int16_t versions[2] = {t.min_version, t.max_version};
         for (int vi = 0; vi < 2; vi++) {
             int16_t vv = versions[vi];
             for (uint64_t seed = 1; seed <= 300; seed++) {
@@ -521,7 +576,7 @@ Test(messages, random_bytes_never_crash)
     for (size_t i = 0; i < target_count(); i++) {
         target_t t = target_at(i);
         void *back = malloc(t.msg->desc->size);
-        for (int16_t v = t.api->min_version; v <= t.api->max_version; v++) {
+        for (int16_t v = t.min_version; v <= t.max_version; v++) {
             for (int k = 0; k < 200; k++) {
                 size_t len = rnd(64);
                 uint8_t *buf = malloc(len ? len : 1);
@@ -551,7 +606,7 @@ Test(messages, decode_rejects_versions_outside_the_valid_range)
         kp_arena_init(&a, 1 << 16);
         kp_reader_t r;
         kp_reader_init(&r, body, sizeof(body));
-        cr_assert_eq(t.msg->decode(&r, &a, (int16_t)(t.api->max_version + 1), back), SL_ERR_PROTO);
+        cr_assert_eq(t.msg->decode(&r, &a, (int16_t)(t.max_version + 1), back), SL_ERR_PROTO);
         cr_assert_eq(t.msg->decode(&r, &a, -1, back), SL_ERR_PROTO);
         kp_arena_destroy(&a);
         free(back);

@@ -256,6 +256,65 @@ static const uint8_t fetch_v12_response[] = {
     0x00,                                           /* tagged fields */
 };
 
+/* Nullable struct (Assignment): int8 presence marker, 1 present / -1 null. */
+static void build_cg_heartbeat_v0_response(void *p)
+{
+    static int32_t parts[2] = {0, 1};
+    static kp_consumer_group_heartbeat_response_topic_partitions_t tps[1];
+    static kp_consumer_group_heartbeat_response_assignment_t asg;
+    kp_consumer_group_heartbeat_response_topic_partitions_init(&tps[0]);
+    for (int i = 0; i < 16; i++)
+        tps[0].topic_id.b[i] = (uint8_t)(i + 1);
+    tps[0].partitions = parts;
+    tps[0].partitions_count = 2;
+    kp_consumer_group_heartbeat_response_assignment_init(&asg);
+    asg.topic_partitions = tps;
+    asg.topic_partitions_count = 1;
+    kp_consumer_group_heartbeat_response_t *m = p;
+    kp_consumer_group_heartbeat_response_init(m);
+    m->member_id = kp_str_from("m");
+    m->member_epoch = 5;
+    m->heartbeat_interval_ms = 3000;
+    m->assignment = &asg;
+}
+static const uint8_t cg_heartbeat_v0_response[] = {
+    0x00, 0x00, 0x00, 0x00,                         /* throttle_time_ms */
+    0x00, 0x00,                                     /* error_code */
+    0x00,                                           /* error_message: null */
+    0x02, 'm',                                      /* member_id */
+    0x00, 0x00, 0x00, 0x05,                         /* member_epoch */
+    0x00, 0x00, 0x0b, 0xb8,                         /* heartbeat_interval_ms 3000 */
+    0x01,                                           /* assignment: present */
+    0x02,                                           /* topic_partitions: 1 */
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* topic_id */
+    0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10,
+    0x03,                                           /* partitions: 2 */
+    0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x01,
+    0x00,                                           /* topic partition tagged fields */
+    0x00,                                           /* assignment tagged fields */
+    0x00,                                           /* tagged fields */
+};
+
+static void build_cg_heartbeat_v0_response_null(void *p)
+{
+    kp_consumer_group_heartbeat_response_t *m = p;
+    kp_consumer_group_heartbeat_response_init(m);
+    m->member_id = kp_str_from("m");
+    m->member_epoch = 5;
+    m->heartbeat_interval_ms = 3000;
+}
+static const uint8_t cg_heartbeat_v0_response_null[] = {
+    0x00, 0x00, 0x00, 0x00,                         /* throttle_time_ms */
+    0x00, 0x00,                                     /* error_code */
+    0x00,                                           /* error_message: null */
+    0x02, 'm',                                      /* member_id */
+    0x00, 0x00, 0x00, 0x05,                         /* member_epoch */
+    0x00, 0x00, 0x0b, 0xb8,                         /* heartbeat_interval_ms 3000 */
+    0xff,                                           /* assignment: null */
+    0x00,                                           /* tagged fields */
+};
+
 #define CASE(n, key, ver, resp, hv, corr, cid, b, bytes)                                           \
     {                                                                                              \
         n, key, ver, resp, hv, corr, cid, b, bytes, sizeof(bytes)                                  \
@@ -280,6 +339,12 @@ static const golden_t goldens[] = {
          build_produce_v3_request, produce_v3_request),
     CASE("Fetch v12 response with nested tagged struct", KP_API_FETCH, 12, true, -1, 0, NULL,
          build_fetch_v12_response, fetch_v12_response),
+    CASE("ConsumerGroupHeartbeat v0 response, assignment present",
+         KP_API_CONSUMER_GROUP_HEARTBEAT, 0, true, -1, 0, NULL,
+         build_cg_heartbeat_v0_response, cg_heartbeat_v0_response),
+    CASE("ConsumerGroupHeartbeat v0 response, assignment null",
+         KP_API_CONSUMER_GROUP_HEARTBEAT, 0, true, -1, 0, NULL,
+         build_cg_heartbeat_v0_response_null, cg_heartbeat_v0_response_null),
 };
 
 /* clang-format on */
@@ -616,4 +681,63 @@ Test(generated, field_named_aliases_match_kafka_type_names)
     cr_assert_eq(p.last_stable_offset, -1);
     cr_assert_eq(sizeof(kp_metadata_response_topics_t),
                  sizeof(kp_metadata_response_metadata_response_topic_t));
+}
+
+/* __consumer_offsets records: the structs exclude the int16 record type / value
+ * version prefix. */
+Test(generated, consumer_offsets_records_have_kafkas_layout)
+{
+    kp_offset_commit_key_t k;
+    kp_offset_commit_key_init(&k);
+    k.group = kp_str_from("g");
+    k.topic = kp_str_from("t");
+    k.partition = 3;
+    static const uint8_t key[] = {
+        0x00, 0x01, 'g',        /* group */
+        0x00, 0x01, 't',        /* topic */
+        0x00, 0x00, 0x00, 0x03, /* partition */
+    };
+    uint8_t buf[64];
+    kp_writer_t w;
+    kp_writer_init(&w, buf, sizeof(buf));
+    cr_assert_eq(kp_offset_commit_key_encode(&w, &k, 0), 0);
+    cr_assert_eq(w.len, sizeof(key));
+    cr_assert_eq(memcmp(buf, key, sizeof(key)), 0);
+
+    /* OffsetCommitValue v3: offset, leader epoch, metadata, commit timestamp */
+    static const uint8_t val3[] = {
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a, /* offset 42 */
+        0x00, 0x00, 0x00, 0x07,                         /* leader_epoch 7 */
+        0x00, 0x00,                                     /* metadata "" */
+        0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x03, 0xe8, /* commit_timestamp 1000 */
+    };
+    kp_reader_t r;
+    kp_reader_init(&r, val3, sizeof(val3));
+    kp_offset_commit_value_t v;
+    cr_assert_eq(kp_offset_commit_value_decode(&r, &arena, 3, &v), 0);
+    cr_assert_eq(kp_reader_remaining(&r), 0);
+    cr_assert_eq(v.offset, 42);
+    cr_assert_eq(v.leader_epoch, 7);
+    cr_assert_eq(v.commit_timestamp, 1000);
+    cr_assert_eq(v.expire_timestamp, -1);
+    cr_assert_eq(kp_offset_commit_value_size(&v, 3), sizeof(val3));
+
+    /* a tagged nullable struct: null is not written, present is tag 0 */
+    kp_consumer_group_member_metadata_value_t mm;
+    kp_consumer_group_member_metadata_value_init(&mm);
+    cr_assert_null(mm.classic_member_metadata);
+    cr_assert_eq(mm.rebalance_timeout_ms, -1);
+    size_t plain = kp_consumer_group_member_metadata_value_size(&mm, 0);
+    kp_consumer_group_member_metadata_value_classic_member_metadata_t cm;
+    kp_consumer_group_member_metadata_value_classic_member_metadata_init(&cm);
+    mm.classic_member_metadata = &cm;
+    /* + tag, size, marker, empty array, its tagged fields */
+    cr_assert_eq(kp_consumer_group_member_metadata_value_size(&mm, 0), plain + 5);
+    kp_writer_init(&w, buf, sizeof(buf));
+    cr_assert_eq(kp_consumer_group_member_metadata_value_encode(&w, &mm, 0), 0);
+    kp_reader_init(&r, buf, w.len);
+    kp_consumer_group_member_metadata_value_t back;
+    cr_assert_eq(kp_consumer_group_member_metadata_value_decode(&r, &arena, 0, &back), 0);
+    cr_assert_not_null(back.classic_member_metadata);
+    cr_assert_eq(back.classic_member_metadata->supported_protocols_count, 0);
 }
