@@ -33,8 +33,6 @@
 #include "kp_messages.h"
 
 enum {
-    KE_COORDINATOR_LOAD_IN_PROGRESS = 14,
-    KE_COORDINATOR_NOT_AVAILABLE = 15,
     KE_INVALID_TRANSACTION_TIMEOUT = 50,
 };
 

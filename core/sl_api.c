@@ -8,6 +8,15 @@ const sl_api_t sl_apis[] = {
     {1, "Fetch", 4, 4, 12, sl_handle_fetch},
     {2, "ListOffsets", 1, 1, 7, sl_handle_list_offsets},
     {3, "Metadata", 0, 0, 12, sl_handle_metadata},
+    {8, "OffsetCommit", 2, 2, 9, sl_handle_offset_commit},
+    {9, "OffsetFetch", 1, 1, 9, sl_handle_offset_fetch},
+    {10, "FindCoordinator", 0, 0, 6, sl_handle_find_coordinator},
+    {11, "JoinGroup", 0, 0, 9, sl_handle_join_group},
+    {12, "Heartbeat", 0, 0, 4, sl_handle_heartbeat},
+    {13, "LeaveGroup", 0, 0, 5, sl_handle_leave_group},
+    {14, "SyncGroup", 0, 0, 5, sl_handle_sync_group},
+    {15, "DescribeGroups", 0, 0, 6, sl_handle_describe_groups},
+    {16, "ListGroups", 0, 0, 5, sl_handle_list_groups},
     {18, "ApiVersions", 0, 0, 4, sl_handle_api_versions},
     {19, "CreateTopics", 2, 2, 7, sl_handle_create_topics},
     {20, "DeleteTopics", 1, 1, 6, sl_handle_delete_topics},
@@ -16,7 +25,9 @@ const sl_api_t sl_apis[] = {
     {23, "OffsetForLeaderEpoch", 2, 2, 4, sl_handle_offset_for_leader_epoch},
     {32, "DescribeConfigs", 1, 1, 4, sl_handle_describe_configs},
     {33, "AlterConfigs", 0, 0, 2, sl_handle_alter_configs},
+    {42, "DeleteGroups", 0, 0, 2, sl_handle_delete_groups},
     {44, "IncrementalAlterConfigs", 0, 0, 1, sl_handle_incremental_alter_configs},
+    {47, "OffsetDelete", 0, 0, 0, sl_handle_offset_delete},
 };
 const size_t sl_api_count = SL_ARRAY_SIZE(sl_apis);
 

@@ -49,6 +49,17 @@ void sl_handle_incremental_alter_configs(sl_req_t *req);
 void sl_handle_delete_records(sl_req_t *req);
 void sl_handle_init_producer_id(sl_req_t *req);
 void sl_handle_offset_for_leader_epoch(sl_req_t *req);
+void sl_handle_find_coordinator(sl_req_t *req);
+void sl_handle_join_group(sl_req_t *req);
+void sl_handle_sync_group(sl_req_t *req);
+void sl_handle_heartbeat(sl_req_t *req);
+void sl_handle_leave_group(sl_req_t *req);
+void sl_handle_offset_commit(sl_req_t *req);
+void sl_handle_offset_fetch(sl_req_t *req);
+void sl_handle_offset_delete(sl_req_t *req);
+void sl_handle_describe_groups(sl_req_t *req);
+void sl_handle_list_groups(sl_req_t *req);
+void sl_handle_delete_groups(sl_req_t *req);
 
 /* Kafka error codes used by the handlers (KAFKA-PROTOCOL.md §7). */
 enum {
@@ -62,9 +73,20 @@ enum {
     KE_NOT_LEADER_OR_FOLLOWER = 6,
     KE_REQUEST_TIMED_OUT = 7,
     KE_MESSAGE_TOO_LARGE = 10,
+    KE_OFFSET_METADATA_TOO_LARGE = 12,
+    KE_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    KE_COORDINATOR_NOT_AVAILABLE = 15,
+    KE_NOT_COORDINATOR = 16,
     KE_INVALID_TOPIC_EXCEPTION = 17,
     KE_RECORD_LIST_TOO_LARGE = 18,
     KE_INVALID_REQUIRED_ACKS = 21,
+    KE_ILLEGAL_GENERATION = 22,
+    KE_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KE_INVALID_GROUP_ID = 24,
+    KE_UNKNOWN_MEMBER_ID = 25,
+    KE_INVALID_SESSION_TIMEOUT = 26,
+    KE_REBALANCE_IN_PROGRESS = 27,
+    KE_INVALID_COMMIT_OFFSET_SIZE = 28,
     KE_TOPIC_AUTHORIZATION_FAILED = 29,
     KE_UNSUPPORTED_VERSION = 35,
     KE_TOPIC_ALREADY_EXISTS = 36,
@@ -74,6 +96,18 @@ enum {
     KE_INVALID_CONFIG = 40,
     KE_INVALID_REQUEST = 42,
     KE_TOPIC_DELETION_DISABLED = 73,
+    KE_NON_EMPTY_GROUP = 68,
+    KE_GROUP_ID_NOT_FOUND = 69,
+    KE_MEMBER_ID_REQUIRED = 79,
+    KE_GROUP_MAX_SIZE_REACHED = 81,
+    KE_FENCED_INSTANCE_ID = 82,
+    KE_GROUP_SUBSCRIBED_TO_TOPIC = 86,
+    KE_UNSTABLE_OFFSET_COMMIT = 88,
+    KE_FENCED_MEMBER_EPOCH = 110,
+    KE_UNRELEASED_INSTANCE_ID = 111,
+    KE_UNSUPPORTED_ASSIGNOR = 112,
+    KE_STALE_MEMBER_EPOCH = 113,
+    KE_INVALID_REGULAR_EXPRESSION = 130,
     KE_KAFKA_STORAGE_ERROR = 56,
     KE_UNSUPPORTED_COMPRESSION_TYPE = 76,
     KE_INVALID_RECORD = 87,

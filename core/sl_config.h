@@ -78,6 +78,24 @@ typedef struct sl_config {
     int64_t log_retention_ms;
     int64_t log_roll_ms;
     int64_t log_roll_jitter_ms;
+    /* group coordinator (GroupCoordinatorConfig's names and defaults) */
+    int32_t offsets_topic_num_partitions;
+    int64_t offsets_topic_segment_bytes;
+    int64_t offsets_retention_minutes;
+    int64_t offsets_retention_check_interval_ms;
+    int32_t offset_metadata_max_bytes;
+    int32_t group_min_session_timeout_ms;
+    int32_t group_max_session_timeout_ms;
+    int32_t group_initial_rebalance_delay_ms;
+    int32_t group_max_size;
+    char group_consumer_assignors[256];
+    int32_t group_consumer_session_timeout_ms;
+    int32_t group_consumer_min_session_timeout_ms;
+    int32_t group_consumer_max_session_timeout_ms;
+    int32_t group_consumer_heartbeat_interval_ms;
+    int32_t group_consumer_min_heartbeat_interval_ms;
+    int32_t group_consumer_max_heartbeat_interval_ms;
+    int32_t group_consumer_max_size;
     /* sluice-specific */
     int32_t log_level;               /* sl_log_level_t */
     /* which settings were given explicitly (file, environment or override),

@@ -6,6 +6,7 @@
 #include "sl_shard.h"
 #include "sl_conn.h"
 #include "sl_fetch.h"
+#include "sl_group.h"
 #include "sl_topic_config.h"
 #include "sl_log.h"
 #include "sl_producer_ids.h"
@@ -259,6 +260,8 @@ int sl_shard_adopt(sl_shard_t *s, sl_meta_t *m)
     s->meta = m;
     if (old_meta)
         sl_meta_unref(old_meta);
+    if (s->coord)
+        sl_coord_adopted(s);
     return first_err;
 }
 
@@ -375,6 +378,9 @@ static int shard_setup(sl_shard_t *s)
     wait_for_all(b, &b->shards_ready);
     if (atomic_load(&b->shards_failed))
         return -ECANCELED;
+    rc = sl_coord_init(s);
+    if (rc < 0)
+        return rc;
     /* Open the logs this shard owns (recovery runs here, shards in parallel). */
     sl_meta_ref(b->initial_meta);
     rc = sl_shard_adopt(s, b->initial_meta);
@@ -421,6 +427,7 @@ void *sl_shard_main(void *arg)
             s->stopping = true;
             sl_conns_shutdown(s);
             sl_fetch_wake_parked(s);
+            sl_coord_stop(s);
         }
         if (s->stopping && !s->quiesced && s->inflight_requests == 0 && s->conn_count == 0) {
             s->quiesced = true;
@@ -445,6 +452,7 @@ void *sl_shard_main(void *arg)
         st_store_end_turn(s->store);
         io_ring_run_once(&s->ring, 1000000);
     }
+    sl_coord_destroy(s);
     close_all_logs(s);
     s->storage_needs_recovery = st_store_needs_recovery(s->store);
     st_store_close(s->store);

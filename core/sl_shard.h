@@ -97,6 +97,9 @@ typedef struct sl_shard {
     _Atomic bool fetch_wake; /* set by appenders on any shard */
     uint64_t appends_this_turn;
 
+    /* Group coordinator of the __consumer_offsets partitions owned here (sl_group.h). */
+    struct sl_coord *coord;
+
     /* Producer id allocator: shard 0 only, NULL elsewhere (sl_producer_ids.h). */
     struct sl_producer_ids *producer_ids;
 
