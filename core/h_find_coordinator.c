@@ -129,6 +129,7 @@ void sl_handle_find_coordinator(sl_req_t *req)
     t->config_names = cn;
     t->config_values = cv;
     op->kind = SL_CTL_CREATE;
+    op->internal = true;
     op->topics = t;
     op->topic_count = 1;
     op->req = req;

@@ -262,6 +262,11 @@ void sl_handle_produce(sl_req_t *req)
                 op->error_code = KE_UNKNOWN_TOPIC_OR_PARTITION;
                 continue;
             }
+            if (sl_topic_name_internal(t->name, t->name_len)) {
+                op->error_code = KE_INVALID_TOPIC_EXCEPTION;
+                op->error_message = kp_str_from("Cannot append to an internal topic.");
+                continue;
+            }
             kp_batch_header_t h;
             const char *msg = NULL;
             int16_t err = validate_batch(req, t, rp->records, &h, &msg);

@@ -557,6 +557,12 @@ static void ctl_start(sl_shard_t *s0, sl_ctl_op_t *op)
         t->error_message = NULL;
         if (op->kind == SL_CTL_CREATE) {
             t->error_code = validate_create(c, t, next, &t->error_message);
+            if (t->error_code == KE_NONE && !op->internal &&
+                sl_topic_name_internal(t->name.ptr, (size_t)t->name.len)) {
+                t->error_code = KE_INVALID_REQUEST;
+                t->error_message = "Creation of an internal topic is prohibited: the broker "
+                                   "creates it.";
+            }
             if (t->error_code != KE_NONE)
                 continue;
             sl_uuid_generate(&t->id_out);
@@ -616,6 +622,11 @@ static void ctl_start(sl_shard_t *s0, sl_ctl_op_t *op)
                 t->error_code = sl_uuid_is_zero(&t->id) ? KE_UNKNOWN_TOPIC_OR_PARTITION
                                                         : KE_UNKNOWN_TOPIC_ID;
                 t->error_message = "This server does not host this topic.";
+                continue;
+            }
+            if (sl_topic_name_internal(tm->name, tm->name_len)) {
+                t->error_code = KE_INVALID_REQUEST;
+                t->error_message = "Internal topics cannot be deleted.";
                 continue;
             }
             if (!s0->broker->config.delete_topic_enable) {

@@ -60,6 +60,7 @@ typedef struct sl_ctl_op {
     sl_xmsg_t x;
     sl_ctl_kind_t kind;
     bool validate_only;
+    bool internal; /* the broker itself creates an internal topic (__consumer_offsets) */
     bool replace_all; /* alter: AlterConfigs replaces every override */
     int32_t topic_count;
     sl_ctl_topic_t *topics;

@@ -265,3 +265,9 @@ void sl_uuid_to_base64(const sl_uuid_t *u, char out[23])
     out[21] = tbl[(u->b[15] & 3) << 4];
     out[22] = 0;
 }
+
+bool sl_topic_name_internal(const char *name, size_t len)
+{
+    return (len == 18 && memcmp(name, "__consumer_offsets", 18) == 0) ||
+           (len == 19 && memcmp(name, "__transaction_state", 19) == 0);
+}

@@ -81,6 +81,10 @@ void sl_meta_unref(sl_meta_t *m);
 const sl_topic_meta_t *sl_meta_find(const sl_meta_t *m, const char *name, size_t name_len);
 const sl_topic_meta_t *sl_meta_find_id(const sl_meta_t *m, const sl_uuid_t *id);
 
+/* Kafka's Topic.isInternal: __consumer_offsets and __transaction_state, the
+ * topics the broker writes itself (clients may not create, delete or produce). */
+bool sl_topic_name_internal(const char *name, size_t len);
+
 /* Kafka's topic name rule: 1..249 chars of [a-zA-Z0-9._-], not "." or "..". */
 bool sl_topic_name_valid(const char *name, size_t len);
 
