@@ -633,3 +633,83 @@ void sl_handle_list_groups(sl_req_t *req)
     }
     sl_fanout_launch(fo);
 }
+
+/* ------------------------------------------------- ConsumerGroupHeartbeat */
+
+static void cghb_fail(sl_gop_t *op, int16_t err)
+{
+    kp_consumer_group_heartbeat_response_t *out = op->out;
+    out->error_code = err;
+    out->error_message = kp_str_from("the group coordinator is not available");
+}
+
+static void cghb_done(sl_req_t *req)
+{
+    sl_gop_t *op = req->state;
+    SL_RESPOND(req, consumer_group_heartbeat_response,
+               (kp_consumer_group_heartbeat_response_t *)op->out);
+}
+
+void sl_handle_consumer_group_heartbeat(sl_req_t *req)
+{
+    kp_consumer_group_heartbeat_request_t *in;
+    DECODE_OR_CLOSE(req, consumer_group_heartbeat_request, in);
+    kp_consumer_group_heartbeat_response_t *out = kp_arena_alloc(&req->arena, sizeof(*out));
+    if (!out) {
+        sl_req_fail_close(req, "out of memory");
+        return;
+    }
+    kp_consumer_group_heartbeat_response_init(out);
+    sl_gop_t *op = gop_new(req, sl_group_consumer_heartbeat, in, out);
+    if (!op) {
+        sl_req_fail_close(req, "out of memory");
+        return;
+    }
+    single(req, op, in->group_id, cghb_done, cghb_fail);
+}
+
+/* -------------------------------------------------- ConsumerGroupDescribe */
+
+static void cgdesc_done(sl_req_t *req)
+{
+    multi_state_t *st = req->state;
+    kp_consumer_group_describe_response_t resp;
+    kp_consumer_group_describe_response_init(&resp);
+    resp.groups = st->results;
+    resp.groups_count = st->count;
+    SL_RESPOND(req, consumer_group_describe_response, &resp);
+}
+
+void sl_handle_consumer_group_describe(sl_req_t *req)
+{
+    kp_consumer_group_describe_request_t *in;
+    DECODE_OR_CLOSE(req, consumer_group_describe_request, in);
+    multi_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    int32_t n = in->group_ids_count > 0 ? in->group_ids_count : 0;
+    kp_consumer_group_describe_response_groups_t *res =
+        n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof(*res)) : NULL;
+    sl_fanout_t *fo = sl_fanout_new(req, gop_on_item, cgdesc_done);
+    if (!st || (n && !res) || !fo) {
+        sl_req_fail_close(req, "out of memory");
+        return;
+    }
+    st->count = n;
+    st->results = res;
+    req->state = st;
+    for (int32_t i = 0; i < n; i++) {
+        kp_consumer_group_describe_response_groups_init(&res[i]);
+        res[i].group_id = kp_str_nonnull(in->group_ids[i]);
+        res[i].group_state = (kp_str_t){"", 0};
+        res[i].assignor_name = (kp_str_t){"", 0};
+        if (in->include_authorized_operations)
+            res[i].authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
+        sl_gop_t *op = gop_new(req, sl_group_consumer_describe, &in->group_ids[i], &res[i]);
+        if (!op) {
+            sl_req_fail_close(req, "out of memory");
+            return;
+        }
+        if (!route(fo, op, in->group_ids[i]))
+            res[i].error_code = KE_COORDINATOR_NOT_AVAILABLE;
+    }
+    sl_fanout_launch(fo);
+}

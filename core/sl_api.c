@@ -28,6 +28,8 @@ const sl_api_t sl_apis[] = {
     {42, "DeleteGroups", 0, 0, 2, sl_handle_delete_groups},
     {44, "IncrementalAlterConfigs", 0, 0, 1, sl_handle_incremental_alter_configs},
     {47, "OffsetDelete", 0, 0, 0, sl_handle_offset_delete},
+    {68, "ConsumerGroupHeartbeat", 0, 0, 1, sl_handle_consumer_group_heartbeat},
+    {69, "ConsumerGroupDescribe", 0, 0, 1, sl_handle_consumer_group_describe},
 };
 const size_t sl_api_count = SL_ARRAY_SIZE(sl_apis);
 

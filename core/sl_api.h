@@ -60,6 +60,8 @@ void sl_handle_offset_delete(sl_req_t *req);
 void sl_handle_describe_groups(sl_req_t *req);
 void sl_handle_list_groups(sl_req_t *req);
 void sl_handle_delete_groups(sl_req_t *req);
+void sl_handle_consumer_group_heartbeat(sl_req_t *req);
+void sl_handle_consumer_group_describe(sl_req_t *req);
 
 /* Kafka error codes used by the handlers (KAFKA-PROTOCOL.md §7). */
 enum {

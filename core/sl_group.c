@@ -205,6 +205,7 @@ static void group_free(sl_group_t *g)
         free(p->member_id);
         free(p);
     }
+    sl_cgroup_free(g->cg);
     sl_group_offsets_clear(g);
     free(g->offsets);
     free(g->protocol_type);

@@ -123,8 +123,12 @@ typedef struct sl_offset {
     int64_t expire_timestamp_ms; /* -1: by the group's rule */
 } sl_offset_t;
 
+struct sl_cgroup; /* KIP-848 consumer group state, sl_group_consumer.c */
+
 typedef struct sl_group {
     struct sl_group *hash_next;
+    struct sl_cgroup *cg; /* non-NULL: a consumer-protocol (KIP-848) group; the
+                           * classic fields below are then unused */
     struct sl_coord *coord;
     char *id;
     int32_t partition; /* of __consumer_offsets */
@@ -233,6 +237,23 @@ void sl_group_offset_delete(sl_coord_t *c, sl_gop_t *op);
 void sl_group_describe(sl_coord_t *c, sl_gop_t *op);
 void sl_group_delete(sl_coord_t *c, sl_gop_t *op);
 void sl_group_list(sl_coord_t *c, sl_gop_t *op);
+void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op);
+void sl_group_consumer_describe(sl_coord_t *c, sl_gop_t *op);
+
+/* KIP-848 groups (sl_group_consumer.c). */
+void sl_cgroup_free(struct sl_cgroup *cg);
+/* "Empty", "Assigning", "Reconciling", "Stable". */
+const char *sl_cgroup_state_name(const struct sl_cgroup *cg);
+bool sl_cgroup_is_empty(const struct sl_cgroup *cg);
+uint32_t sl_cgroup_member_count(const struct sl_cgroup *cg);
+/* OffsetCommit / OffsetFetch v9 member checks: KE_NONE, UNKNOWN_MEMBER_ID,
+ * STALE_MEMBER_EPOCH. */
+int16_t sl_cgroup_check_member_epoch(struct sl_cgroup *cg, kp_str_t member_id, int32_t epoch,
+                                     bool commit);
+uint64_t sl_cgroup_next_deadline(const struct sl_cgroup *cg);
+void sl_cgroup_on_timer(sl_group_t *g);
+/* Members for DescribeGroups: fills ids, client ids and hosts. */
+int32_t sl_cgroup_describe_classic(const struct sl_cgroup *cg, sl_gop_t *op, void *members_out);
 
 /* Persistence (sl_group_log.c): appends the group's metadata record (a
  * tombstone when deleted) and calls done(g, err) when it completed. */

@@ -61,6 +61,18 @@ void sl_group_describe(sl_coord_t *c, sl_gop_t *op)
         sl_gop_finish(op);
         return;
     }
+    if (g->cg) {
+        out->group_state = kp_str_from(sl_cgroup_state_name(g->cg));
+        out->protocol_type = kp_str_from("consumer");
+        uint32_t mc = sl_cgroup_member_count(g->cg);
+        out->members = mc ? kp_arena_alloc(&op->arena, mc * sizeof(*out->members)) : NULL;
+        if (mc && !out->members)
+            out->error_code = KE_COORDINATOR_NOT_AVAILABLE;
+        else
+            out->members_count = sl_cgroup_describe_classic(g->cg, op, out->members);
+        sl_gop_finish(op);
+        return;
+    }
     out->group_state = kp_str_from(sl_group_state_name(g->state));
     out->protocol_type = arena_str(op, g->protocol_type);
     bool stable = g->state == SL_GROUP_STABLE;
@@ -123,16 +135,17 @@ void sl_group_list(sl_coord_t *c, sl_gop_t *op)
         for (sl_group_t *g = c->groups[i]; g; g = g->hash_next) {
             if (g->state == SL_GROUP_DEAD)
                 continue;
-            const char *state = sl_group_state_name(g->state);
+            const char *state = g->cg ? sl_cgroup_state_name(g->cg) : sl_group_state_name(g->state);
+            const char *type = g->cg ? "consumer" : "classic";
             if (!filter_has(in->states_filter, states_n, state) ||
-                !filter_has(in->types_filter, types_n, "classic"))
+                !filter_has(in->types_filter, types_n, type))
                 continue;
             kp_list_groups_response_groups_t *l = &out->groups[out->count++];
             kp_list_groups_response_groups_init(l);
             l->group_id = arena_str(op, g->id);
             l->protocol_type = arena_str(op, g->protocol_type);
             l->group_state = kp_str_from(state);
-            l->group_type = kp_str_from("classic");
+            l->group_type = kp_str_from(type);
         }
     }
     sl_gop_finish(op);
@@ -165,7 +178,8 @@ void sl_group_delete(sl_coord_t *c, sl_gop_t *op)
         sl_gop_finish(op);
         return;
     }
-    if (g->state != SL_GROUP_EMPTY || g->members || g->pending) {
+    if (g->state != SL_GROUP_EMPTY || g->members || g->pending ||
+        (g->cg && !sl_cgroup_is_empty(g->cg))) {
         out->error_code = KE_NON_EMPTY_GROUP;
         sl_gop_finish(op);
         return;

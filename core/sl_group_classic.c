@@ -438,7 +438,9 @@ void sl_group_rearm(sl_group_t *g)
     if (g->deleted)
         return;
     uint64_t next = UINT64_MAX;
-    if (g->state == SL_GROUP_PREPARING_REBALANCE && g->join_deadline_ns)
+    if (g->cg)
+        next = sl_cgroup_next_deadline(g->cg);
+    else if (g->state == SL_GROUP_PREPARING_REBALANCE && g->join_deadline_ns)
         next = g->join_deadline_ns;
     if (g->state == SL_GROUP_COMPLETING_REBALANCE && g->sync_deadline_ns &&
         g->sync_deadline_ns < next)
@@ -462,6 +464,11 @@ void sl_group_rearm(sl_group_t *g)
 void sl_group_on_timer(sl_group_t *g)
 {
     uint64_t now = io_now_ns();
+    if (g->cg) {
+        sl_cgroup_on_timer(g);
+        sl_group_rearm(g);
+        return;
+    }
     for (sl_pending_member_t **pp = &g->pending; *pp;) {
         sl_pending_member_t *p = *pp;
         if (p->deadline_ns <= now) {
@@ -514,7 +521,7 @@ void sl_group_on_timer(sl_group_t *g)
 /* A group made for a request that then failed, holding nothing. */
 static void drop_if_unused(sl_coord_t *c, sl_group_t *g)
 {
-    if (g->state == SL_GROUP_EMPTY && !g->members && !g->pending && !g->protocol_type &&
+    if (!g->cg && g->state == SL_GROUP_EMPTY && !g->members && !g->pending && !g->protocol_type &&
         g->offset_count == 0 && g->generation == 0 && g->appends_inflight == 0) {
         sl_group_set_state(g, SL_GROUP_DEAD);
         sl_coord_remove(c, g);
@@ -721,6 +728,11 @@ void sl_group_join(sl_coord_t *c, sl_gop_t *op)
         join_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
         return;
     }
+    if (g->cg) {
+        /* A consumer-protocol group: classic members are not admitted. */
+        join_fail(op, KE_INCONSISTENT_GROUP_PROTOCOL, NULL);
+        return;
+    }
     sl_member_t *self = mid.len ? sl_group_member(g, mid.ptr, (size_t)mid.len) : NULL;
     if (!self && !kp_str_is_null(iid))
         self = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
@@ -867,7 +879,7 @@ static void sync_store_done(sl_group_t *g, int err, void *ctx)
 static sl_member_t *check_member(sl_group_t *g, kp_str_t mid, kp_str_t iid, int32_t generation,
                                  int16_t *err)
 {
-    if (!g || g->state == SL_GROUP_EMPTY) {
+    if (!g || g->state == SL_GROUP_EMPTY || g->cg) {
         *err = KE_UNKNOWN_MEMBER_ID;
         return NULL;
     }
@@ -1023,8 +1035,8 @@ void sl_group_leave(sl_coord_t *c, sl_gop_t *op)
         sl_gop_finish(op);
         return;
     }
-    if (!g || g->state == SL_GROUP_DEAD) {
-        out->error_code = g ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
+    if (!g || g->state == SL_GROUP_DEAD || g->cg) {
+        out->error_code = g && !g->cg ? KE_COORDINATOR_NOT_AVAILABLE : KE_UNKNOWN_MEMBER_ID;
         sl_gop_finish(op);
         return;
     }

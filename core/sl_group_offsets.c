@@ -184,6 +184,8 @@ static int16_t commit_check(sl_group_t *g, const kp_offset_commit_request_t *in,
     int32_t generation = in->generation_id_or_member_epoch;
     if (g->state == SL_GROUP_DEAD)
         return KE_COORDINATOR_NOT_AVAILABLE;
+    if (g->cg) /* KIP-848: the member epoch, not a generation */
+        return sl_cgroup_check_member_epoch(g->cg, mid, generation, true);
     if (generation < 0 && g->state == SL_GROUP_EMPTY)
         return KE_NONE; /* a commit from outside any generation (admin tools) */
     if (generation >= 0 || mid.len > 0 || !kp_str_is_null(iid)) {
@@ -366,6 +368,14 @@ void sl_group_offset_fetch(sl_coord_t *c, sl_gop_t *op)
     }
     kp_str_t gid = kp_str_nonnull(in->group_id);
     sl_group_t *g = gid.len ? sl_coord_find(c, gid.ptr, (size_t)gid.len) : NULL;
+    if (op->version >= 9 && g && g->cg && !kp_str_is_null(in->member_id)) {
+        int16_t err = sl_cgroup_check_member_epoch(g->cg, in->member_id, in->member_epoch, false);
+        if (err != KE_NONE) {
+            out->error_code = err;
+            sl_gop_finish(op);
+            return;
+        }
+    }
     if (in->topics_count >= 0) { /* a list (maybe empty); null asks for all */
         kp_offset_fetch_response_offset_fetch_response_topics_t *ts =
             in->topics_count ? kp_arena_alloc(&op->arena, (size_t)in->topics_count * sizeof(*ts))
@@ -563,6 +573,8 @@ void sl_group_offset_delete(sl_coord_t *c, sl_gop_t *op)
     for (int32_t t = 0; t < in->topics_count; t++) {
         kp_str_t name = kp_str_nonnull(in->topics[t].name);
         bool subscribed = g->state != SL_GROUP_EMPTY && group_subscribes(g, name);
+        if (g->cg && !sl_cgroup_is_empty(g->cg))
+            subscribed = true; /* conservative: KIP-848 members may consume it */
         for (int32_t p = 0; p < in->topics[t].partitions_count; p++) {
             kp_offset_delete_response_offset_delete_response_partition_t *r =
                 &out->topics[t].partitions[p];
@@ -625,7 +637,7 @@ void sl_group_expire_offsets(sl_coord_t *c)
     for (uint32_t i = 0; i <= c->groups_mask; i++) {
         for (sl_group_t *g = c->groups[i], *gnext; g; g = gnext) {
             gnext = g->hash_next;
-            if (g->state != SL_GROUP_EMPTY)
+            if (g->state != SL_GROUP_EMPTY || (g->cg && !sl_cgroup_is_empty(g->cg)))
                 continue;
             uint32_t n = 0, cap = 0;
             char **topics = NULL;

@@ -1,0 +1,1136 @@
+/*
+ * sl_group_consumer.c — the KIP-848 consumer group protocol on the owner shard:
+ * ConsumerGroupHeartbeat, ConsumerGroupDescribe, member epochs, the target
+ * assignment from a server-side assignor (sl_assign.h), and incremental
+ * reconciliation (Kafka's GroupMetadataManager.consumerGroupHeartbeat and
+ * CurrentAssignmentBuilder).
+ *
+ * Epochs
+ *   group epoch       bumped when membership or a subscription changes, or when
+ *                     the topics behind the subscriptions change so that the
+ *                     target assignment changes;
+ *   assignment epoch  the group epoch the target assignment was computed for;
+ *                     the target is recomputed synchronously at the heartbeat that
+ *                     finds group epoch > assignment epoch (so "Assigning" is
+ *                     never observed from outside);
+ *   member epoch      the assignment epoch the member has reconciled to.
+ *
+ * Member states (member_set_state asserts the table; every change is traced):
+ *   STABLE      owns its whole target at the assignment epoch
+ *   UNREVOKED   must give up `revoking` first; the member epoch stays until the
+ *               member reports (TopicPartitions) that it no longer owns them,
+ *               within its rebalance timeout, else it is fenced (removed)
+ *   UNRELEASED  at the assignment epoch, but some target partitions are still
+ *               owned (or being revoked) by other members; it gets them at a
+ *               later heartbeat once they are free
+ *   Transitions: STABLE -> UNREVOKED | UNRELEASED; UNREVOKED -> STABLE | UNRELEASED;
+ *   UNRELEASED -> STABLE | UNREVOKED. A partition is never assigned to a member
+ *   while another member still owns it or is revoking it.
+ *
+ * Heartbeat epochs from the member: 0 joins (a full request: subscription
+ * required), -1 leaves, -2 is a static member leaving for now (its partitions
+ * stay reserved for its instance id until its session times out), > 0 must be
+ * the member's epoch (or its previous one with owned partitions that are a
+ * subset of its assignment, a lost response) else FENCED_MEMBER_EPOCH.
+ *
+ * The assignment is sent whenever it changed since it was last sent, and on
+ * every full request. Members are kept in memory only: after a broker restart
+ * members get UNKNOWN_MEMBER_ID and rejoin; committed offsets are durable.
+ */
+#include "sl_base.h"
+#include "sl_api.h"
+#include "sl_assign.h"
+#include "sl_group.h"
+#include "sl_log.h"
+#include "kp_messages.h"
+
+#include <regex.h>
+#include <stdlib.h>
+
+#define CG_MAX_SUBSCRIBED_TOPICS 100000
+#define CG_MAX_REGEX_BYTES 1024
+
+typedef struct cg_tp {
+    sl_uuid_t topic;
+    int32_t partition;
+} cg_tp_t;
+
+typedef struct cg_set { /* sorted by (topic bytes, partition), no duplicates */
+    cg_tp_t *v;
+    uint32_t n;
+} cg_set_t;
+
+typedef enum { CM_STABLE, CM_UNREVOKED, CM_UNRELEASED, CM_STATE_COUNT } cm_state_t;
+
+static const char *const g_cm_names[CM_STATE_COUNT] = {"STABLE", "UNREVOKED_PARTITIONS",
+                                                       "UNRELEASED_PARTITIONS"};
+static const bool g_cm_legal[CM_STATE_COUNT][CM_STATE_COUNT] = {
+    [CM_STABLE] = {[CM_STABLE] = true, [CM_UNREVOKED] = true, [CM_UNRELEASED] = true},
+    [CM_UNREVOKED] = {[CM_UNREVOKED] = true, [CM_STABLE] = true, [CM_UNRELEASED] = true},
+    [CM_UNRELEASED] = {[CM_UNRELEASED] = true, [CM_STABLE] = true, [CM_UNREVOKED] = true},
+};
+
+typedef struct cmember {
+    struct cmember *next;
+    char *member_id;
+    char *instance_id;
+    char *rack_id;
+    char *client_id;
+    char *client_host;
+    char *server_assignor;
+    int32_t rebalance_timeout_ms;
+    char **subscribed;
+    uint32_t subscribed_count;
+    char *regex;
+    regex_t re;
+    bool re_compiled;
+    int32_t member_epoch;
+    int32_t previous_epoch;
+    cm_state_t state;
+    cg_set_t assigned; /* what it may own now */
+    cg_set_t revoking; /* what it must give up */
+    cg_set_t target;   /* from the target assignment */
+    bool send_assignment;
+    bool left_static; /* -2: gone for now, reserved for its instance id */
+    uint64_t session_deadline_ns;
+    uint64_t revoke_deadline_ns; /* UNREVOKED only */
+} cmember_t;
+
+typedef struct sl_cgroup {
+    int32_t group_epoch;
+    int32_t assignment_epoch;
+    bool needs_target; /* membership or subscriptions changed since the target */
+    uint64_t target_meta_version;
+    char assignor[32];
+    cmember_t *members;
+    uint32_t member_count;
+} sl_cgroup_t;
+
+/* ------------------------------------------------------------------- sets */
+
+static int tp_cmp(const cg_tp_t *a, const cg_tp_t *b)
+{
+    int c = memcmp(a->topic.b, b->topic.b, 16);
+    return c ? c : (a->partition > b->partition) - (a->partition < b->partition);
+}
+
+static int tp_qcmp(const void *a, const void *b)
+{
+    return tp_cmp(a, b);
+}
+
+static void set_free(cg_set_t *s)
+{
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+/* out = a op b, op: 'i' intersection, 'd' difference (a - b), 'u' union.
+ * Returns 0 or -ENOMEM (out untouched). */
+static int set_op(const cg_set_t *a, const cg_set_t *b, char op, cg_set_t *out)
+{
+    cg_tp_t *v = malloc((a->n + b->n + 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    uint32_t i = 0, j = 0, n = 0;
+    while (i < a->n || j < b->n) {
+        int c = i == a->n ? 1 : j == b->n ? -1 : tp_cmp(&a->v[i], &b->v[j]);
+        if (c == 0) {
+            if (op == 'i' || op == 'u')
+                v[n++] = a->v[i];
+            i++;
+            j++;
+        } else if (c < 0) {
+            if (op == 'd' || op == 'u')
+                v[n++] = a->v[i];
+            i++;
+        } else {
+            if (op == 'u')
+                v[n++] = b->v[j];
+            j++;
+        }
+    }
+    out->v = v;
+    out->n = n;
+    return 0;
+}
+
+static bool set_equal(const cg_set_t *a, const cg_set_t *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (tp_cmp(&a->v[i], &b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+static bool set_has(const cg_set_t *s, const cg_tp_t *tp)
+{
+    uint32_t lo = 0, hi = s->n;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        int c = tp_cmp(&s->v[mid], tp);
+        if (c == 0)
+            return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+static bool set_intersects(const cg_set_t *a, const cg_set_t *b)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        if (set_has(b, &a->v[i]))
+            return true;
+    return false;
+}
+
+static bool set_subset(const cg_set_t *a, const cg_set_t *b)
+{
+    for (uint32_t i = 0; i < a->n; i++)
+        if (!set_has(b, &a->v[i]))
+            return false;
+    return true;
+}
+
+static void set_replace(cg_set_t *dst, cg_set_t *src)
+{
+    free(dst->v);
+    *dst = *src;
+    src->v = NULL;
+    src->n = 0;
+}
+
+/* The request's TopicPartitions as a set. -ENOMEM, or -EINVAL past limits. */
+static int set_from_request(const kp_consumer_group_heartbeat_request_t *in, cg_set_t *out)
+{
+    uint64_t total = 0;
+    for (int32_t t = 0; t < in->topic_partitions_count; t++)
+        total += (uint64_t)(in->topic_partitions[t].partitions_count > 0
+                                ? in->topic_partitions[t].partitions_count
+                                : 0);
+    if (total > SL_ASSIGN_MAX_PARTITIONS)
+        return -EINVAL;
+    out->v = malloc((total + 1) * sizeof(*out->v));
+    if (!out->v)
+        return -ENOMEM;
+    out->n = 0;
+    for (int32_t t = 0; t < in->topic_partitions_count; t++)
+        for (int32_t p = 0; p < in->topic_partitions[t].partitions_count; p++)
+            out->v[out->n++] = (cg_tp_t){in->topic_partitions[t].topic_id,
+                                         in->topic_partitions[t].partitions[p]};
+    qsort(out->v, out->n, sizeof(*out->v), tp_qcmp);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < out->n; i++)
+        if (k == 0 || tp_cmp(&out->v[k - 1], &out->v[i]) != 0)
+            out->v[k++] = out->v[i];
+    out->n = k;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- members */
+
+static void member_set_state(const sl_group_t *g, cmember_t *m, cm_state_t to)
+{
+    ASSERT(g_cm_legal[m->state][to]);
+    if (m->state != to)
+        LOG_DEBUG("group %s: member %s %s -> %s (epoch %d)", g->id, m->member_id,
+                  g_cm_names[m->state], g_cm_names[to], m->member_epoch);
+    m->state = to;
+}
+
+static void member_clear_subscription(cmember_t *m)
+{
+    for (uint32_t i = 0; i < m->subscribed_count; i++)
+        free(m->subscribed[i]);
+    free(m->subscribed);
+    m->subscribed = NULL;
+    m->subscribed_count = 0;
+    if (m->re_compiled)
+        regfree(&m->re);
+    m->re_compiled = false;
+    free(m->regex);
+    m->regex = NULL;
+}
+
+static void cmember_free(cmember_t *m)
+{
+    member_clear_subscription(m);
+    free(m->member_id);
+    free(m->instance_id);
+    free(m->rack_id);
+    free(m->client_id);
+    free(m->client_host);
+    free(m->server_assignor);
+    set_free(&m->assigned);
+    set_free(&m->revoking);
+    set_free(&m->target);
+    free(m);
+}
+
+void sl_cgroup_free(sl_cgroup_t *cg)
+{
+    if (!cg)
+        return;
+    while (cg->members) {
+        cmember_t *m = cg->members;
+        cg->members = m->next;
+        cmember_free(m);
+    }
+    free(cg);
+}
+
+static cmember_t *cg_member(sl_cgroup_t *cg, kp_str_t id)
+{
+    for (cmember_t *m = cg->members; m; m = m->next)
+        if (kp_str_eq(id, m->member_id))
+            return m;
+    return NULL;
+}
+
+static cmember_t *cg_member_by_instance(sl_cgroup_t *cg, kp_str_t iid)
+{
+    if (kp_str_is_null(iid))
+        return NULL;
+    for (cmember_t *m = cg->members; m; m = m->next)
+        if (m->instance_id && kp_str_eq(iid, m->instance_id))
+            return m;
+    return NULL;
+}
+
+static void cg_unlink(sl_cgroup_t *cg, cmember_t *m)
+{
+    for (cmember_t **pp = &cg->members; *pp; pp = &(*pp)->next) {
+        if (*pp == m) {
+            *pp = m->next;
+            cg->member_count--;
+            return;
+        }
+    }
+}
+
+static void cg_remove(sl_group_t *g, cmember_t *m, const char *why)
+{
+    sl_cgroup_t *cg = g->cg;
+    LOG_INFO("group %s: member %s removed: %s", g->id, m->member_id, why);
+    cg_unlink(cg, m);
+    cmember_free(m);
+    cg->group_epoch++;
+    cg->needs_target = true;
+}
+
+/* --------------------------------------------------------------- queries */
+
+const char *sl_cgroup_state_name(const sl_cgroup_t *cg)
+{
+    if (!cg->members)
+        return "Empty";
+    if (cg->group_epoch > cg->assignment_epoch)
+        return "Assigning";
+    for (const cmember_t *m = cg->members; m; m = m->next)
+        if (!m->left_static && (m->state != CM_STABLE || m->member_epoch != cg->assignment_epoch))
+            return "Reconciling";
+    return "Stable";
+}
+
+bool sl_cgroup_is_empty(const sl_cgroup_t *cg)
+{
+    return cg->members == NULL;
+}
+
+uint32_t sl_cgroup_member_count(const sl_cgroup_t *cg)
+{
+    return cg->member_count;
+}
+
+int16_t sl_cgroup_check_member_epoch(sl_cgroup_t *cg, kp_str_t member_id, int32_t epoch,
+                                     bool commit)
+{
+    if (kp_str_is_null(member_id) || member_id.len == 0) {
+        /* Admin commits (no member, epoch -1) are allowed only on an empty group. */
+        if (commit)
+            return epoch < 0 && !cg->members ? KE_NONE : KE_UNKNOWN_MEMBER_ID;
+        return KE_NONE;
+    }
+    cmember_t *m = cg_member(cg, member_id);
+    if (!m)
+        return KE_UNKNOWN_MEMBER_ID;
+    if (commit ? epoch > m->member_epoch || epoch < m->previous_epoch : epoch != m->member_epoch)
+        return KE_STALE_MEMBER_EPOCH;
+    return KE_NONE;
+}
+
+uint64_t sl_cgroup_next_deadline(const sl_cgroup_t *cg)
+{
+    uint64_t next = UINT64_MAX;
+    for (const cmember_t *m = cg->members; m; m = m->next) {
+        if (m->session_deadline_ns < next)
+            next = m->session_deadline_ns;
+        if (m->state == CM_UNREVOKED && m->revoke_deadline_ns < next)
+            next = m->revoke_deadline_ns;
+    }
+    return next;
+}
+
+void sl_cgroup_on_timer(sl_group_t *g)
+{
+    sl_cgroup_t *cg = g->cg;
+    uint64_t now = io_now_ns();
+    for (cmember_t *m = cg->members, *next; m; m = next) {
+        next = m->next;
+        if (m->session_deadline_ns <= now)
+            cg_remove(g, m, "session timeout expired");
+        else if (m->state == CM_UNREVOKED && m->revoke_deadline_ns <= now)
+            cg_remove(g, m, "did not revoke its partitions within the rebalance timeout");
+    }
+}
+
+/* ---------------------------------------------------- the target assignment */
+
+static bool member_subscribes(const cmember_t *m, const char *topic)
+{
+    for (uint32_t i = 0; i < m->subscribed_count; i++)
+        if (strcmp(m->subscribed[i], topic) == 0)
+            return true;
+    return m->re_compiled && regexec(&m->re, topic, 0, NULL, 0) == 0;
+}
+
+static const char *cg_assignor(const sl_group_t *g)
+{
+    for (const cmember_t *m = g->cg->members; m; m = m->next)
+        if (m->server_assignor)
+            return m->server_assignor;
+    const char *cfg = g->coord->shard->config->group_consumer_assignors;
+    static _Thread_local char first[32];
+    size_t n = strcspn(cfg, ", ");
+    if (n == 0 || n >= sizeof(first))
+        return "uniform";
+    memcpy(first, cfg, n);
+    first[n] = 0;
+    return first;
+}
+
+/* Recomputes every member's target. Bumps the group epoch when a target changed
+ * without a membership change (topics created, deleted or grown). Returns 0 or
+ * an error (targets unchanged). */
+static int cg_compute_target(sl_group_t *g)
+{
+    sl_cgroup_t *cg = g->cg;
+    const sl_meta_t *meta = g->coord->shard->meta;
+    const char *assignor_name = cg_assignor(g);
+    sl_assignor_fn assignor = sl_assignor_find(assignor_name);
+    if (!assignor)
+        assignor = sl_assign_uniform;
+    uint32_t mc = cg->member_count;
+    /* Topics someone subscribes to. */
+    int32_t *topic_of = calloc((size_t)meta->topic_count + 1, sizeof(*topic_of));
+    sl_assign_topic_t *topics = calloc((size_t)meta->topic_count + 1, sizeof(*topics));
+    const sl_topic_meta_t **tmeta = calloc((size_t)meta->topic_count + 1, sizeof(*tmeta));
+    sl_assign_member_t *members = calloc(mc + 1, sizeof(*members));
+    int32_t **subs = calloc(mc + 1, sizeof(*subs));
+    sl_assign_tp_t **owned = calloc(mc + 1, sizeof(*owned));
+    int rc = -ENOMEM;
+    sl_assign_output_t out = {0};
+    if (!topic_of || !topics || !tmeta || !members || !subs || !owned)
+        goto done;
+    uint32_t tc = 0;
+    for (int32_t t = 0; t < meta->topic_count; t++) {
+        const sl_topic_meta_t *tm = meta->topics[t];
+        topic_of[t] = -1;
+        if (tm->internal)
+            continue;
+        for (cmember_t *m = cg->members; m; m = m->next) {
+            if (member_subscribes(m, tm->name)) {
+                topic_of[t] = (int32_t)tc;
+                topics[tc] = (sl_assign_topic_t){tm->name, tm->partition_count};
+                tmeta[tc++] = tm;
+                break;
+            }
+        }
+    }
+    uint32_t i = 0;
+    for (cmember_t *m = cg->members; m; m = m->next, i++) {
+        subs[i] = malloc((tc + 1) * sizeof(**subs));
+        owned[i] = malloc((m->target.n + 1) * sizeof(**owned));
+        if (!subs[i] || !owned[i])
+            goto done;
+        uint32_t sc = 0;
+        for (uint32_t t = 0; t < tc; t++)
+            if (member_subscribes(m, topics[t].name))
+                subs[i][sc++] = (int32_t)t;
+        uint32_t oc = 0;
+        for (uint32_t k = 0; k < m->target.n; k++) {
+            for (uint32_t t = 0; t < tc; t++) {
+                if (memcmp(tmeta[t]->id.b, m->target.v[k].topic.b, 16) == 0) {
+                    owned[i][oc++] = (sl_assign_tp_t){(int32_t)t, m->target.v[k].partition};
+                    break;
+                }
+            }
+        }
+        members[i] = (sl_assign_member_t){m->member_id, m->instance_id, subs[i], sc, owned[i], oc};
+    }
+    sl_assign_input_t in = {topics, tc, members, mc};
+    rc = assignor(&in, &out);
+    if (rc != 0) {
+        LOG_WARN("group %s: assignor %s failed: %d", g->id, assignor_name, rc);
+        goto done;
+    }
+    bool changed = false;
+    i = 0;
+    for (cmember_t *m = cg->members; m; m = m->next, i++) {
+        cg_set_t nt = {malloc((out.members[i].count + 1) * sizeof(cg_tp_t)), 0};
+        if (!nt.v) {
+            rc = -ENOMEM;
+            goto done;
+        }
+        for (uint32_t k = 0; k < out.members[i].count; k++)
+            nt.v[nt.n++] = (cg_tp_t){tmeta[out.members[i].tps[k].topic]->id,
+                                     out.members[i].tps[k].partition};
+        qsort(nt.v, nt.n, sizeof(*nt.v), tp_qcmp);
+        if (!set_equal(&nt, &m->target))
+            changed = true;
+        set_replace(&m->target, &nt);
+    }
+    if (changed && !cg->needs_target)
+        cg->group_epoch++; /* topics changed under the same membership */
+    cg->assignment_epoch = cg->group_epoch;
+    cg->needs_target = false;
+    cg->target_meta_version = meta->version;
+    snprintf(cg->assignor, sizeof(cg->assignor), "%s", assignor_name);
+    LOG_INFO("group %s: target assignment for epoch %d by %s (%u members, %u topics)", g->id,
+             cg->assignment_epoch, cg->assignor, mc, tc);
+done:
+    sl_assign_output_free(&out);
+    for (uint32_t k = 0; k < mc; k++) {
+        if (subs)
+            free(subs[k]);
+        if (owned)
+            free(owned[k]);
+    }
+    free(subs);
+    free(owned);
+    free(members);
+    free(tmeta);
+    free(topics);
+    free(topic_of);
+    return rc;
+}
+
+/* ----------------------------------------------------------- reconciling */
+
+/* Is tp owned (assigned or being revoked) by a member other than self? */
+static bool owned_by_other(const sl_cgroup_t *cg, const cmember_t *self, const cg_tp_t *tp)
+{
+    for (const cmember_t *m = cg->members; m; m = m->next)
+        if (m != self && (set_has(&m->assigned, tp) || set_has(&m->revoking, tp)))
+            return true;
+    return false;
+}
+
+/* Moves m towards its target (CurrentAssignmentBuilder). owned: what the member
+ * reported owning (NULL: not reported). Returns 0 or -ENOMEM. */
+static int cg_reconcile(sl_group_t *g, cmember_t *m, const cg_set_t *owned)
+{
+    sl_cgroup_t *cg = g->cg;
+    if (m->state == CM_UNREVOKED) {
+        if (!owned || set_intersects(owned, &m->revoking))
+            return 0; /* still holding partitions it must give up */
+        set_free(&m->revoking);
+    }
+    if (m->state == CM_STABLE && m->member_epoch == cg->assignment_epoch &&
+        set_equal(&m->assigned, &m->target))
+        return 0;
+    cg_set_t revoke, keep;
+    if (set_op(&m->assigned, &m->target, 'd', &revoke) != 0)
+        return -ENOMEM;
+    if (revoke.n > 0) {
+        if (set_op(&m->assigned, &m->target, 'i', &keep) != 0) {
+            set_free(&revoke);
+            return -ENOMEM;
+        }
+        set_replace(&m->assigned, &keep);
+        set_replace(&m->revoking, &revoke);
+        m->revoke_deadline_ns = io_now_ns() + (uint64_t)(m->rebalance_timeout_ms > 0
+                                                            ? m->rebalance_timeout_ms
+                                                            : 300000) * 1000000ULL;
+        member_set_state(g, m, CM_UNREVOKED);
+        m->send_assignment = true;
+        return 0;
+    }
+    set_free(&revoke);
+    /* Nothing to revoke: move to the assignment epoch with what is free. */
+    cg_set_t missing;
+    if (set_op(&m->target, &m->assigned, 'd', &missing) != 0)
+        return -ENOMEM;
+    cg_set_t add = {malloc((missing.n + 1) * sizeof(cg_tp_t)), 0};
+    if (!add.v) {
+        set_free(&missing);
+        return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < missing.n; i++)
+        if (!owned_by_other(cg, m, &missing.v[i]))
+            add.v[add.n++] = missing.v[i];
+    bool all = add.n == missing.n;
+    set_free(&missing);
+    if (add.n > 0) {
+        cg_set_t merged;
+        if (set_op(&m->assigned, &add, 'u', &merged) != 0) {
+            set_free(&add);
+            return -ENOMEM;
+        }
+        set_replace(&m->assigned, &merged);
+        m->send_assignment = true;
+    }
+    set_free(&add);
+    if (m->member_epoch != cg->assignment_epoch) {
+        m->previous_epoch = m->member_epoch;
+        m->member_epoch = cg->assignment_epoch;
+        m->send_assignment = true;
+    }
+    member_set_state(g, m, all ? CM_STABLE : CM_UNRELEASED);
+    return 0;
+}
+
+/* ----------------------------------------------------------- the response */
+
+static int fill_assignment(sl_gop_t *op, const cg_set_t *s,
+                           kp_consumer_group_heartbeat_response_assignment_t *a)
+{
+    kp_consumer_group_heartbeat_response_assignment_init(a);
+    uint32_t topics = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        topics += i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0;
+    a->topic_partitions =
+        topics ? kp_arena_alloc(&op->arena, topics * sizeof(*a->topic_partitions)) : NULL;
+    int32_t *parts = s->n ? kp_arena_alloc(&op->arena, s->n * sizeof(int32_t)) : NULL;
+    if ((topics && !a->topic_partitions) || (s->n && !parts))
+        return -ENOMEM;
+    int32_t t = -1;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0) {
+            t++;
+            kp_consumer_group_heartbeat_response_topic_partitions_init(&a->topic_partitions[t]);
+            a->topic_partitions[t].topic_id = s->v[i].topic;
+            a->topic_partitions[t].partitions = &parts[i];
+        }
+        parts[i] = s->v[i].partition;
+        a->topic_partitions[t].partitions_count++;
+    }
+    a->topic_partitions_count = (int32_t)topics;
+    return 0;
+}
+
+static void hb_fail(sl_gop_t *op, int16_t err, const char *msg)
+{
+    kp_consumer_group_heartbeat_response_t *out = op->out;
+    out->error_code = err;
+    out->error_message = msg ? kp_str_from(msg) : KP_STR_NULL;
+    sl_gop_finish(op);
+}
+
+static kp_str_t arena_cstr(sl_gop_t *op, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(&op->arena, n + 1);
+    if (!p)
+        return (kp_str_t){"", 0};
+    memcpy(p, s, n + 1);
+    return (kp_str_t){p, (int32_t)n};
+}
+
+static char *dup_str(kp_str_t s)
+{
+    return kp_str_is_null(s) ? NULL : strndup(s.ptr ? s.ptr : "", (size_t)s.len);
+}
+
+/* Replaces m's subscription with the request's (when given). Returns 1 when it
+ * changed, 0 when not, < 0 on error (*msg set). */
+static int member_update_subscription(cmember_t *m, const kp_consumer_group_heartbeat_request_t *in,
+                                      int16_t v, const char **msg)
+{
+    bool has_names = in->subscribed_topic_names_count >= 0;
+    bool has_regex = v >= 1 && !kp_str_is_null(in->subscribed_topic_regex);
+    if (!has_names && !has_regex)
+        return 0;
+    if (has_names && in->subscribed_topic_names_count > CG_MAX_SUBSCRIBED_TOPICS) {
+        *msg = "too many subscribed topics";
+        return -E2BIG;
+    }
+    /* Unchanged? */
+    bool same = (!has_regex && !m->regex) ||
+                (has_regex && m->regex && kp_str_eq(in->subscribed_topic_regex, m->regex));
+    if (same && has_names) {
+        same = (uint32_t)in->subscribed_topic_names_count == m->subscribed_count;
+        for (int32_t i = 0; same && i < in->subscribed_topic_names_count; i++)
+            same = kp_str_eq(in->subscribed_topic_names[i], m->subscribed[i]);
+    } else if (same && !has_names) {
+        same = m->subscribed_count == 0;
+    }
+    if (same)
+        return 0;
+    regex_t re;
+    bool compiled = false;
+    if (has_regex) {
+        kp_str_t r = in->subscribed_topic_regex;
+        if (r.len <= 0 || r.len > CG_MAX_REGEX_BYTES) {
+            *msg = "the subscription regular expression is empty or too long";
+            return -EINVAL;
+        }
+        char pat[CG_MAX_REGEX_BYTES + 8];
+        snprintf(pat, sizeof(pat), "^(%.*s)$", (int)r.len, r.ptr);
+        if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
+            *msg = "the subscription regular expression does not compile";
+            return -EINVAL;
+        }
+        compiled = true;
+    }
+    char **names = NULL;
+    uint32_t count = 0;
+    if (has_names && in->subscribed_topic_names_count > 0) {
+        names = calloc((size_t)in->subscribed_topic_names_count, sizeof(*names));
+        if (!names)
+            goto oom;
+        for (int32_t i = 0; i < in->subscribed_topic_names_count; i++) {
+            names[count] = dup_str(kp_str_nonnull(in->subscribed_topic_names[i]));
+            if (!names[count])
+                goto oom;
+            count++;
+        }
+    }
+    member_clear_subscription(m);
+    m->subscribed = names;
+    m->subscribed_count = count;
+    if (compiled) {
+        m->re = re;
+        m->re_compiled = true;
+        m->regex = dup_str(in->subscribed_topic_regex);
+    }
+    return 1;
+oom:
+    for (uint32_t i = 0; i < count; i++)
+        free(names[i]);
+    free(names);
+    if (compiled)
+        regfree(&re);
+    *msg = "out of memory";
+    return -ENOMEM;
+}
+
+/* ------------------------------------------------------ the heartbeat */
+
+/* The group for a heartbeat: an existing consumer group, or a new one (an
+ * empty classic group holding only offsets converts). NULL with *err set. */
+static sl_group_t *cg_group(sl_coord_t *c, sl_gop_t *op, kp_str_t gid, bool create, int16_t *err)
+{
+    sl_group_t *g = sl_coord_find(c, gid.ptr, (size_t)gid.len);
+    if (g && g->state == SL_GROUP_DEAD) {
+        *err = KE_COORDINATOR_NOT_AVAILABLE;
+        return NULL;
+    }
+    if (g && !g->cg) {
+        if (g->members || g->pending || g->state != SL_GROUP_EMPTY) {
+            *err = KE_GROUP_ID_NOT_FOUND; /* Kafka: "not a consumer group" */
+            return NULL;
+        }
+        if (!create) {
+            *err = KE_UNKNOWN_MEMBER_ID;
+            return NULL;
+        }
+    }
+    if (!g) {
+        if (!create) {
+            *err = KE_UNKNOWN_MEMBER_ID;
+            return NULL;
+        }
+        g = sl_coord_create(c, gid.ptr, (size_t)gid.len, op->partition);
+        if (!g) {
+            *err = KE_COORDINATOR_NOT_AVAILABLE;
+            return NULL;
+        }
+    }
+    if (!g->cg) {
+        g->cg = calloc(1, sizeof(*g->cg));
+        if (!g->cg) {
+            *err = KE_COORDINATOR_NOT_AVAILABLE;
+            return NULL;
+        }
+        free(g->protocol_type);
+        g->protocol_type = strdup("consumer");
+    }
+    return g;
+}
+
+void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
+{
+    const kp_consumer_group_heartbeat_request_t *in = op->in;
+    kp_consumer_group_heartbeat_response_t *out = op->out;
+    const sl_config_t *cfg = c->shard->config;
+    kp_str_t gid = kp_str_nonnull(in->group_id);
+    kp_str_t mid = kp_str_nonnull(in->member_id);
+    int32_t epoch = in->member_epoch;
+    if (c->shard->stopping) {
+        hb_fail(op, KE_NOT_COORDINATOR, NULL);
+        return;
+    }
+    if (gid.len == 0 || gid.len > SL_GROUP_MAX_ID_BYTES) {
+        hb_fail(op, KE_INVALID_REQUEST, "GroupId can't be empty.");
+        return;
+    }
+    if (mid.len > SL_GROUP_MAX_ID_BYTES || in->instance_id.len > SL_GROUP_MAX_ID_BYTES ||
+        in->rack_id.len > SL_GROUP_MAX_ID_BYTES || in->server_assignor.len > 31) {
+        hb_fail(op, KE_INVALID_REQUEST, "an id is too long");
+        return;
+    }
+    if (op->version >= 1 && mid.len == 0) {
+        hb_fail(op, KE_INVALID_REQUEST, "MemberId can't be empty.");
+        return;
+    }
+    if (epoch < -2) {
+        hb_fail(op, KE_INVALID_REQUEST, "MemberEpoch is invalid.");
+        return;
+    }
+    if (epoch == 0) {
+        if (in->rebalance_timeout_ms < 0 && in->rebalance_timeout_ms != -1) {
+            hb_fail(op, KE_INVALID_REQUEST, "RebalanceTimeoutMs must be provided in first request.");
+            return;
+        }
+        if (in->subscribed_topic_names_count < 0 &&
+            (op->version < 1 || kp_str_is_null(in->subscribed_topic_regex))) {
+            hb_fail(op, KE_INVALID_REQUEST,
+                    "SubscribedTopicNames or SubscribedTopicRegex must be set in first request.");
+            return;
+        }
+        if (in->topic_partitions_count < 0) {
+            hb_fail(op, KE_INVALID_REQUEST, "TopicPartitions must be set in first request.");
+            return;
+        }
+    }
+    if (!kp_str_is_null(in->server_assignor)) {
+        char name[32];
+        snprintf(name, sizeof(name), "%.*s", (int)in->server_assignor.len, in->server_assignor.ptr);
+        if (!sl_assignor_find(name) || !strstr(cfg->group_consumer_assignors, name)) {
+            hb_fail(op, KE_UNSUPPORTED_ASSIGNOR, "ServerAssignor is not supported.");
+            return;
+        }
+    }
+    int16_t err = KE_NONE;
+    sl_group_t *g = cg_group(c, op, gid, epoch == 0, &err);
+    if (!g) {
+        hb_fail(op, err, epoch == 0 ? NULL : "unknown member");
+        return;
+    }
+    sl_cgroup_t *cg = g->cg;
+    uint64_t now = io_now_ns();
+    cmember_t *m = mid.len ? cg_member(cg, mid) : NULL;
+
+    if (epoch == -1 || epoch == -2) {
+        if (!m && !kp_str_is_null(in->instance_id))
+            m = cg_member_by_instance(cg, in->instance_id);
+        if (!m) {
+            hb_fail(op, KE_UNKNOWN_MEMBER_ID, NULL);
+            return;
+        }
+        out->member_id = arena_cstr(op, m->member_id);
+        out->member_epoch = epoch;
+        if (epoch == -2 && m->instance_id) {
+            /* Static member away: its partitions stay reserved until its session ends. */
+            m->left_static = true;
+            m->session_deadline_ns = now + (uint64_t)cfg->group_consumer_session_timeout_ms * 1000000ULL;
+            LOG_INFO("group %s: static member %s (%s) left for now", g->id, m->member_id,
+                     m->instance_id);
+        } else {
+            cg_remove(g, m, "left the group");
+        }
+        sl_group_rearm(g);
+        sl_gop_finish(op);
+        return;
+    }
+
+    bool full = epoch == 0;
+    bool created = false;
+    if (epoch == 0) {
+        cmember_t *prev = cg_member_by_instance(cg, in->instance_id);
+        if (prev && !prev->left_static && (!m || prev != m)) {
+            hb_fail(op, KE_UNRELEASED_INSTANCE_ID,
+                    "the static member with this instance id is still in the group");
+            return;
+        }
+        if (m && m != prev) {
+            /* A fenced member rejoining with its id: it starts over. */
+            cg_unlink(cg, m);
+            cmember_free(m);
+            m = NULL;
+            cg->group_epoch++;
+            cg->needs_target = true;
+        }
+        if (prev) {
+            /* A static member returns: it takes over its old self. */
+            char *id = mid.len ? dup_str(mid) : NULL;
+            if (!id) {
+                char buf[64];
+                sl_uuid_t u;
+                sl_uuid_generate(&u);
+                sl_uuid_to_base64(&u, buf);
+                id = strdup(buf);
+            }
+            if (!id) {
+                hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+                return;
+            }
+            LOG_INFO("group %s: static member %s rejoined as %s", g->id, prev->instance_id, id);
+            free(prev->member_id);
+            prev->member_id = id;
+            prev->left_static = false;
+            m = prev;
+        } else {
+            if (cg->member_count >= (uint32_t)cfg->group_consumer_max_size ||
+                cg->member_count >= SL_GROUP_MAX_MEMBERS) {
+                hb_fail(op, KE_GROUP_MAX_SIZE_REACHED, NULL);
+                return;
+            }
+            m = calloc(1, sizeof(*m));
+            if (!m) {
+                hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+                return;
+            }
+            if (mid.len) {
+                m->member_id = dup_str(mid);
+            } else {
+                char buf[64];
+                sl_uuid_t u;
+                sl_uuid_generate(&u);
+                sl_uuid_to_base64(&u, buf);
+                m->member_id = strdup(buf);
+            }
+            m->instance_id = dup_str(in->instance_id);
+            m->state = CM_STABLE;
+            if (!m->member_id) {
+                cmember_free(m);
+                hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+                return;
+            }
+            m->next = cg->members;
+            cg->members = m;
+            cg->member_count++;
+            cg->group_epoch++;
+            cg->needs_target = true;
+            created = true;
+        }
+        m->send_assignment = true;
+    } else {
+        if (!m) {
+            hb_fail(op, KE_UNKNOWN_MEMBER_ID, NULL);
+            return;
+        }
+        if (epoch != m->member_epoch) {
+            bool lost_response = false;
+            if (epoch == m->previous_epoch && in->topic_partitions_count >= 0) {
+                cg_set_t owned = {0};
+                if (set_from_request(in, &owned) == 0)
+                    lost_response = set_subset(&owned, &m->assigned);
+                set_free(&owned);
+            }
+            if (!lost_response) {
+                hb_fail(op, KE_FENCED_MEMBER_EPOCH,
+                        "The consumer group member has a smaller member epoch than expected.");
+                return;
+            }
+            m->send_assignment = true;
+        }
+    }
+    /* Refresh what the request carries. */
+    free(m->client_id);
+    m->client_id = dup_str(kp_str_nonnull(op->client_id));
+    free(m->client_host);
+    m->client_host = strdup(op->client_host);
+    if (!kp_str_is_null(in->rack_id)) {
+        free(m->rack_id);
+        m->rack_id = dup_str(in->rack_id);
+    }
+    if (in->rebalance_timeout_ms > 0)
+        m->rebalance_timeout_ms = in->rebalance_timeout_ms;
+    if (!kp_str_is_null(in->server_assignor)) {
+        free(m->server_assignor);
+        m->server_assignor = dup_str(in->server_assignor);
+    }
+    const char *msg = NULL;
+    int changed = member_update_subscription(m, in, op->version, &msg);
+    if (changed < 0) {
+        if (created) { /* the join failed: the member never existed */
+            cg_unlink(cg, m);
+            cmember_free(m);
+        }
+        hb_fail(op,
+                changed == -ENOMEM  ? KE_COORDINATOR_NOT_AVAILABLE
+                : changed == -E2BIG ? KE_INVALID_REQUEST
+                                    : KE_INVALID_REGULAR_EXPRESSION,
+                msg);
+        return;
+    }
+    if (created)
+        LOG_INFO("group %s: member %s joined (epoch %d)", g->id, m->member_id, cg->group_epoch);
+    if (changed > 0) {
+        cg->group_epoch += full ? 0 : 1; /* a join bumped it already */
+        cg->needs_target = true;
+        full = true;
+    }
+    m->session_deadline_ns = now + (uint64_t)cfg->group_consumer_session_timeout_ms * 1000000ULL;
+    if (cg->needs_target || cg->target_meta_version != c->shard->meta->version) {
+        if (cg_compute_target(g) != 0) {
+            hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, "the assignment could not be computed");
+            return;
+        }
+    }
+    cg_set_t owned = {0};
+    bool has_owned = in->topic_partitions_count >= 0;
+    if (has_owned && set_from_request(in, &owned) != 0) {
+        hb_fail(op, KE_INVALID_REQUEST, "TopicPartitions too large");
+        return;
+    }
+    int rc = cg_reconcile(g, m, has_owned ? &owned : NULL);
+    set_free(&owned);
+    if (rc != 0) {
+        hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+        return;
+    }
+    size_t id_len = strlen(m->member_id);
+    char *id = kp_arena_alloc(&op->arena, id_len + 1);
+    if (id)
+        memcpy(id, m->member_id, id_len + 1);
+    out->member_id = id ? (kp_str_t){id, (int32_t)id_len} : mid;
+    out->member_epoch = m->member_epoch;
+    out->heartbeat_interval_ms = cfg->group_consumer_heartbeat_interval_ms;
+    if (m->send_assignment || full) {
+        out->assignment = kp_arena_alloc(&op->arena, sizeof(*out->assignment));
+        if (!out->assignment || fill_assignment(op, &m->assigned, out->assignment) != 0) {
+            hb_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+            return;
+        }
+        m->send_assignment = false;
+    }
+    sl_group_rearm(g);
+    sl_gop_finish(op);
+}
+
+/* ------------------------------------------------------------ describing */
+
+static int describe_set(sl_gop_t *op, const sl_meta_t *meta, const cg_set_t *s,
+                        kp_consumer_group_describe_response_assignment_t *a)
+{
+    kp_consumer_group_describe_response_assignment_init(a);
+    uint32_t topics = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        topics += i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0;
+    a->topic_partitions = topics ? kp_arena_alloc(&op->arena, topics * sizeof(*a->topic_partitions)) : NULL;
+    int32_t *parts = s->n ? kp_arena_alloc(&op->arena, s->n * sizeof(int32_t)) : NULL;
+    if ((topics && !a->topic_partitions) || (s->n && !parts))
+        return -ENOMEM;
+    int32_t t = -1;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0) {
+            t++;
+            kp_consumer_group_describe_response_topic_partitions_t *tp = &a->topic_partitions[t];
+            kp_consumer_group_describe_response_topic_partitions_init(tp);
+            tp->topic_id = s->v[i].topic;
+            const sl_topic_meta_t *tm = sl_meta_find_id(meta, &s->v[i].topic);
+            if (tm) {
+                char *n = kp_arena_alloc(&op->arena, tm->name_len + 1u);
+                if (n) {
+                    memcpy(n, tm->name, tm->name_len + 1u);
+                    tp->topic_name = (kp_str_t){n, tm->name_len};
+                }
+            }
+            tp->partitions = &parts[i];
+        }
+        parts[i] = s->v[i].partition;
+        a->topic_partitions[t].partitions_count++;
+    }
+    a->topic_partitions_count = (int32_t)topics;
+    return 0;
+}
+
+void sl_group_consumer_describe(sl_coord_t *c, sl_gop_t *op)
+{
+    const kp_str_t *gid = op->in;
+    kp_consumer_group_describe_response_groups_t *out = op->out;
+    out->group_id = *gid;
+    out->group_state = (kp_str_t){"", 0};
+    out->assignor_name = (kp_str_t){"", 0};
+    sl_group_t *g = gid->len > 0 ? sl_coord_find(c, gid->ptr, (size_t)gid->len) : NULL;
+    if (c->shard->stopping) {
+        out->error_code = KE_NOT_COORDINATOR;
+        sl_gop_finish(op);
+        return;
+    }
+    if (!g || g->state == SL_GROUP_DEAD || !g->cg) {
+        out->error_code = KE_GROUP_ID_NOT_FOUND;
+        out->error_message = kp_str_from(g && !g->cg ? "Group is not a consumer group."
+                                                     : "Group not found.");
+        sl_gop_finish(op);
+        return;
+    }
+    sl_cgroup_t *cg = g->cg;
+    const sl_meta_t *meta = c->shard->meta;
+    out->group_state = kp_str_from(sl_cgroup_state_name(cg));
+    out->group_epoch = cg->group_epoch;
+    out->assignment_epoch = cg->assignment_epoch;
+    out->assignor_name = arena_cstr(op, cg->assignor[0] ? cg->assignor : cg_assignor(g));
+    out->members = cg->member_count
+                       ? kp_arena_alloc(&op->arena, cg->member_count * sizeof(*out->members))
+                       : NULL;
+    if (cg->member_count && !out->members) {
+        out->error_code = KE_COORDINATOR_NOT_AVAILABLE;
+        sl_gop_finish(op);
+        return;
+    }
+    int32_t n = 0;
+    for (cmember_t *m = cg->members; m; m = m->next) {
+        kp_consumer_group_describe_response_members_t *d = &out->members[n++];
+        kp_consumer_group_describe_response_members_init(d);
+        d->member_id = arena_cstr(op, m->member_id);
+        d->instance_id = arena_cstr(op, m->instance_id);
+        d->rack_id = arena_cstr(op, m->rack_id);
+        d->member_epoch = m->member_epoch;
+        d->client_id = kp_str_nonnull(arena_cstr(op, m->client_id));
+        d->client_host = kp_str_nonnull(arena_cstr(op, m->client_host));
+        d->subscribed_topic_regex = arena_cstr(op, m->regex);
+        d->member_type = 1;
+        if (m->subscribed_count) {
+            d->subscribed_topic_names = kp_arena_alloc(&op->arena, m->subscribed_count * sizeof(kp_str_t));
+            if (d->subscribed_topic_names) {
+                for (uint32_t i = 0; i < m->subscribed_count; i++)
+                    d->subscribed_topic_names[i] = arena_cstr(op, m->subscribed[i]);
+                d->subscribed_topic_names_count = (int32_t)m->subscribed_count;
+            }
+        }
+        if (describe_set(op, meta, &m->assigned, &d->assignment) != 0 ||
+            describe_set(op, meta, &m->target, &d->target_assignment) != 0) {
+            out->error_code = KE_COORDINATOR_NOT_AVAILABLE;
+            break;
+        }
+    }
+    out->members_count = n;
+    sl_gop_finish(op);
+}
+
+int32_t sl_cgroup_describe_classic(const sl_cgroup_t *cg, sl_gop_t *op, void *members_out)
+{
+    kp_describe_groups_response_members_t *ms = members_out;
+    int32_t n = 0;
+    for (const cmember_t *m = cg->members; m; m = m->next) {
+        kp_describe_groups_response_members_t *d = &ms[n++];
+        kp_describe_groups_response_members_init(d);
+        d->member_id = arena_cstr(op, m->member_id);
+        d->group_instance_id = arena_cstr(op, m->instance_id);
+        d->client_id = kp_str_nonnull(arena_cstr(op, m->client_id));
+        d->client_host = kp_str_nonnull(arena_cstr(op, m->client_host));
+    }
+    return n;
+}
