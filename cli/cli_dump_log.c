@@ -3,7 +3,7 @@
  * equivalent of Kafka's kafka-dump-log.sh (DumpLogSegments).
  *
  *   sluice dump-log --files F[,F...] [--print-data-log] [--deep-iteration]
- *                   [--index-sanity-check] [--verify-index-only]
+ *                   [--index-sanity-check] [--verify-index-only] [--offsets-decoder]
  *
  * It reads the files directly (read-only, whether sluiced runs or not) and
  * never talks to a broker: the file formats are those of KAFKA-PROTOCOL.md §3-4
@@ -43,6 +43,7 @@
  */
 #include "sl_base.h"
 #include "cli_common.h"
+#include "cli_coordinator_records.h"
 #include "kp_batch.h"
 #include "kp_crc32c.h"
 #include "sl_limits.h"
@@ -68,6 +69,7 @@
 typedef struct {
     bool deep_iteration; /* one line per record (--deep-iteration, --print-data-log) */
     bool print_data;     /* keys and payloads too (--print-data-log) */
+    bool offsets_decoder; /* decode __consumer_offsets records (--offsets-decoder) */
     bool index_sanity;   /* --index-sanity-check */
     bool verify_index;   /* --verify-index-only: print problems, not entries */
     char *files;         /* --files, split in place at the commas */
@@ -113,6 +115,8 @@ static void dump_usage(FILE *out)
             "  --print-data-log       print each record with its key and payload\n"
             "                         (implies --deep-iteration)\n"
             "  --deep-iteration       print each record of uncompressed batches\n"
+            "  --offsets-decoder      decode __consumer_offsets records (group metadata,\n"
+            "                         committed offsets; implies --deep-iteration)\n"
             "  --index-sanity-check   only check that index files are plausible\n"
             "  --verify-index-only    check index entries against the .log, print only problems\n"
             "  -h, --help             this text\n\n"
@@ -319,6 +323,8 @@ static int dump_records(const uint8_t *batch, const kp_batch_header_t *h, int64_
                        type == 0 ? "ABORT" : "COMMIT", (int32_t)be32(rec.value + 2));
             else
                 printf(" controlType: UNKNOWN(%d)", type);
+        } else if (o->offsets_decoder) {
+            cli_print_coordinator_record(stdout, &rec);
         } else if (o->print_data) {
             if (rec.key != NULL) {
                 printf(" key: ");
@@ -679,13 +685,14 @@ static int dump_tindex_file(const char *path, const dump_opts_t *o)
 /* Fills `o` from the command line. Returns -1 to continue, or an exit code. */
 static int dump_parse(int argc, char **argv, dump_opts_t *o)
 {
-    enum { OPT_FILES = 256, OPT_PRINT, OPT_DEEP, OPT_SANITY, OPT_VERIFY };
+    enum { OPT_FILES = 256, OPT_PRINT, OPT_DEEP, OPT_SANITY, OPT_VERIFY, OPT_OFFSETS };
     static const struct option longopts[] = {
         {"files", required_argument, NULL, OPT_FILES},
         {"print-data-log", no_argument, NULL, OPT_PRINT},
         {"deep-iteration", no_argument, NULL, OPT_DEEP},
         {"index-sanity-check", no_argument, NULL, OPT_SANITY},
         {"verify-index-only", no_argument, NULL, OPT_VERIFY},
+        {"offsets-decoder", no_argument, NULL, OPT_OFFSETS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -703,6 +710,10 @@ static int dump_parse(int argc, char **argv, dump_opts_t *o)
             o->deep_iteration = true;
             break;
         case OPT_DEEP:
+            o->deep_iteration = true;
+            break;
+        case OPT_OFFSETS:
+            o->offsets_decoder = true;
             o->deep_iteration = true;
             break;
         case OPT_SANITY:
