@@ -86,6 +86,8 @@ BROKER_ARGS=(
     --override "socket.request.max.bytes=$MAX_REQUEST_BYTES"
     # test_retention needs retention checked every second, not every 5 minutes
     --override "log.retention.check.interval.ms=1000"
+    # test_groups_offsets_log expires offsets committed with a retention time
+    --override "offsets.retention.check.interval.ms=1000"
 )
 
 # True while `pid` runs (a zombie counts as exited: it can no longer serve).
