@@ -159,6 +159,45 @@ const rd_kafka_metadata_topic_t *cli_metadata_topic(const rd_kafka_metadata_t *m
     return NULL;
 }
 
+rd_kafka_AdminOptions_t *cli_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms)
+{
+    ASSERT(rk != NULL && timeout_ms > 0);
+    char errstr[256];
+    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
+    ASSERT(opts != NULL);
+    /* Both setters only fail on out-of-range values, which callers exclude. */
+    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr, sizeof(errstr));
+    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, errstr, sizeof(errstr));
+    return opts;
+}
+
+rd_kafka_event_t *cli_admin_wait(rd_kafka_queue_t *queue, int timeout_ms, const char *what)
+{
+    ASSERT(queue != NULL && what != NULL);
+    /* The admin request carries its own timeout; the margin covers its reply. */
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(queue, timeout_ms + 5000);
+    if (ev == NULL) {
+        cli_err("%s: no answer within %d ms", what, timeout_ms);
+        return NULL;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_event_error(ev);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cli_err("%s failed: %s (%s)", what, rd_kafka_event_error_string(ev),
+                rd_kafka_err2name(err));
+        rd_kafka_event_destroy(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+void cli_err_error(const char *prefix, const rd_kafka_error_t *err)
+{
+    if (err == NULL)
+        cli_err("%s: no error", prefix);
+    else
+        cli_err("%s: %s (%s)", prefix, rd_kafka_error_string(err), rd_kafka_error_name(err));
+}
+
 static void cli_on_stop_signal(int signo)
 {
     (void)signo;

@@ -96,6 +96,19 @@ int cli_metadata_all(rd_kafka_t *rk, int timeout_ms, const rd_kafka_metadata_t *
 const rd_kafka_metadata_topic_t *cli_metadata_topic(const rd_kafka_metadata_t *md,
                                                     const char *name);
 
+/* Admin options for `op` with request and operation timeouts of timeout_ms
+ * (> 0). Never NULL; the caller destroys it. */
+rd_kafka_AdminOptions_t *cli_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op, int timeout_ms);
+
+/* Waits for the result of one admin request on `queue`. Returns the event
+ * (the caller destroys it), or NULL after printing an error: no answer in
+ * time, or a request-level failure (printed with librdkafka's error name). */
+rd_kafka_event_t *cli_admin_wait(rd_kafka_queue_t *queue, int timeout_ms, const char *what);
+
+/* Prints "<prefix>: <message> (<ERROR_NAME>)" as an error; `err` may be NULL
+ * (then "<prefix>: no error"). */
+void cli_err_error(const char *prefix, const rd_kafka_error_t *err);
+
 /* Installs SIGINT/SIGTERM handlers that set the stop flag instead of killing
  * the process (no SA_RESTART: a blocking read returns EINTR). */
 void cli_install_stop_signals(void);
@@ -111,5 +124,6 @@ int cli_produce_main(int argc, char **argv);
 int cli_consume_main(int argc, char **argv);
 int cli_dump_log_main(int argc, char **argv); /* reads segment files; no broker */
 int cli_configs_main(int argc, char **argv);
+int cli_groups_main(int argc, char **argv);
 
 #endif /* CLI_COMMON_H */

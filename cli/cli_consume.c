@@ -1,13 +1,25 @@
 /*
- * cli_consume.c — `sluice consume`, the kafka-console-consumer.sh equivalent
- * for reading without a consumer group.
+ * cli_consume.c — `sluice consume`, the kafka-console-consumer.sh equivalent.
  *
- * The partitions of the topic (all of them, or --partition P) are assigned
- * directly with rd_kafka_assign() at the start position asked for: the end
- * (default), the beginning (--from-beginning, --offset earliest) or an offset.
- * librdkafka's assign() needs a group.id, so a throw-away one is set
- * ("sluice-console-consumer-<pid>", as Kafka's tool does); it never joins
- * the group and never commits.
+ * Without --group, the partitions of the topic (all of them, or --partition
+ * P) are assigned directly with rd_kafka_assign() at the start position asked
+ * for: the end (default), the beginning (--from-beginning, --offset earliest)
+ * or an offset. librdkafka's assign() needs a group.id, so a throw-away one
+ * is set ("sluice-console-consumer-<pid>", as Kafka's tool does); it never
+ * joins the group and never commits.
+ *
+ * With --group G, the consumer joins G with rd_kafka_subscribe() and reads
+ * the partitions the group assigns it (--partition and --offset do not
+ * apply), from G's committed offsets; where G has none, from the end, or
+ * from the beginning with --from-beginning (auto.offset.reset=earliest).
+ * --partition-assignment-strategy range|roundrobin|cooperative-sticky picks
+ * the assignor (default: librdkafka's "range,roundrobin"). The offset of
+ * each record printed is stored (rd_kafka_offset_store) and committed
+ * automatically (enable.auto.commit), and once more synchronously before the
+ * consumer leaves the group, so that exactly the printed records count as
+ * consumed; a failed final commit is an error (exit 1). It leaves with
+ * unsubscribe() before close(), as close() alone sends no LeaveGroup for a
+ * cooperative-sticky member in librdkafka 2.0.2.
  *
  * Output follows Kafka's DefaultMessageFormatter: for each record, the fields
  * enabled with --property print.X=true, in the order timestamp, partition,
@@ -18,8 +30,8 @@
  *
  * Ends after --max-messages records, after --timeout-ms without a record, or
  * on SIGINT/SIGTERM; prints "Processed a total of N messages" to stderr.
- * Exit status: 0, or 1 if the topic or partition does not exist or the broker
- * reported a fatal error, 2 bad usage.
+ * Exit status: 0, or 1 if the topic or partition does not exist, the broker
+ * reported a fatal error or (--group) the final commit failed, 2 bad usage.
  */
 #include "sl_base.h"
 #include "cli_common.h"
@@ -30,6 +42,7 @@
 #include <unistd.h>
 
 #define CONSUME_POLL_MS 100
+#define CONSUME_LEAVE_MS 5000 /* at most, to leave the group before close() */
 
 typedef struct {
     bool print_timestamp;
@@ -53,6 +66,8 @@ typedef struct {
     int64_t max_messages;  /* -1: no limit */
     int64_t timeout_ms;    /* -1: wait forever */
     const char *isolation; /* isolation.level */
+    const char *group;     /* --group: join it with subscribe(); NULL: assign() */
+    const char *assignor;  /* partition.assignment.strategy, or NULL */
     consume_format_t fmt;
     cli_kv_list_t consumer_props;
 } consume_opts_t;
@@ -68,18 +83,28 @@ enum {
     OPT_PROPERTY,
     OPT_CONSUMER_PROPERTY,
     OPT_ISOLATION,
+    OPT_GROUP,
+    OPT_ASSIGNOR,
 };
 
 static void consume_usage(FILE *out)
 {
     fprintf(out,
             "Usage: sluice consume --topic T [options]\n\n"
-            "Prints the records of T, one per line, without joining a consumer group.\n\n"
+            "Prints the records of T, one per line; without --group it joins no\n"
+            "consumer group and commits nothing.\n\n"
             "Options:\n"
             "  --bootstrap-server HOST:PORT  broker to contact (default %s)\n"
             "  --topic T                     topic to read (required)\n"
-            "  --from-beginning              start at the earliest offset (default: the end)\n"
-            "  --partition P                 read only partition P\n"
+            "  --group G                     join consumer group G (subscribe) and read the\n"
+            "                                partitions it assigns, from G's committed\n"
+            "                                offsets; commits what it printed\n"
+            "  --partition-assignment-strategy range|roundrobin|cooperative-sticky\n"
+            "                                the group's assignor (with --group)\n"
+            "  --from-beginning              start at the earliest offset (default: the end);\n"
+            "                                with --group, only where G has no committed\n"
+            "                                offset\n"
+            "  --partition P                 read only partition P (not with --group)\n"
             "  --offset O|earliest|latest    start offset in P (needs --partition)\n"
             "  --max-messages N              exit after N records\n"
             "  --timeout-ms MS               exit when no record came for MS\n"
@@ -92,7 +117,7 @@ static void consume_usage(FILE *out)
             "  --consumer-property k=v       librdkafka consumer property (repeatable)\n"
             "  --help                        this text\n\n"
             "Exit status: 0 done (limit, timeout or interrupt), 1 unknown topic or\n"
-            "partition or a fatal broker error, 2 bad usage.\n",
+            "partition, a fatal broker error or (--group) a failed commit, 2 bad usage.\n",
             CLI_DEFAULT_BOOTSTRAP);
 }
 
@@ -144,6 +169,8 @@ static int consume_parse(int argc, char **argv, consume_opts_t *o)
         {"isolation-level", required_argument, NULL, OPT_ISOLATION},
         {"property", required_argument, NULL, OPT_PROPERTY},
         {"consumer-property", required_argument, NULL, OPT_CONSUMER_PROPERTY},
+        {"group", required_argument, NULL, OPT_GROUP},
+        {"partition-assignment-strategy", required_argument, NULL, OPT_ASSIGNOR},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -204,6 +231,19 @@ static int consume_parse(int argc, char **argv, consume_opts_t *o)
             if (cli_kv_list_add(&o->consumer_props, optarg, "--consumer-property") != 0)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_GROUP:
+            if (optarg[0] == '\0')
+                return cli_usage_error("--group must not be empty");
+            o->group = optarg;
+            break;
+        case OPT_ASSIGNOR:
+            if (strcmp(optarg, "range") != 0 && strcmp(optarg, "roundrobin") != 0 &&
+                strcmp(optarg, "cooperative-sticky") != 0)
+                return cli_usage_error("--partition-assignment-strategy must be range, "
+                                       "roundrobin or cooperative-sticky, got '%s'",
+                                       optarg);
+            o->assignor = optarg;
+            break;
         case 'h':
             consume_usage(stdout);
             return CLI_EXIT_OK;
@@ -219,6 +259,10 @@ static int consume_parse(int argc, char **argv, consume_opts_t *o)
         return cli_usage_error("--offset requires --partition");
     if (o->offset != NULL && o->from_beginning)
         return cli_usage_error("--offset and --from-beginning cannot be used together");
+    if (o->group != NULL && o->partition >= 0)
+        return cli_usage_error("--group and --partition cannot be used together");
+    if (o->assignor != NULL && o->group == NULL)
+        return cli_usage_error("--partition-assignment-strategy requires --group");
     for (int i = 0; i < props.count; i++) {
         int rc = consume_apply_property(&o->fmt, &props.items[i]);
         if (rc != 0)
@@ -247,15 +291,20 @@ static rd_kafka_t *consume_client_new(const consume_opts_t *o)
 {
     char group[64];
     snprintf(group, sizeof(group), "sluice-console-consumer-%ld", (long)getpid());
+    bool joins = o->group != NULL;
     rd_kafka_conf_t *conf = cli_conf_new(o->bootstrap, NULL);
     if (conf == NULL)
         return NULL;
-    /* Defaults first, so that --consumer-property can override them. */
-    if (cli_conf_set(conf, "group.id", group) != 0 ||
-        cli_conf_set(conf, "enable.auto.commit", "false") != 0 ||
+    /* Defaults first, so that --consumer-property can override them. With
+     * --group, consume_loop() stores the offset of each record it printed,
+     * and those are committed every auto.commit.interval.ms. */
+    if (cli_conf_set(conf, "group.id", joins ? o->group : group) != 0 ||
+        cli_conf_set(conf, "enable.auto.commit", joins ? "true" : "false") != 0 ||
         cli_conf_set(conf, "enable.auto.offset.store", "false") != 0 ||
         cli_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest") != 0 ||
-        cli_conf_set(conf, "isolation.level", o->isolation) != 0)
+        cli_conf_set(conf, "isolation.level", o->isolation) != 0 ||
+        (o->assignor != NULL &&
+         cli_conf_set(conf, "partition.assignment.strategy", o->assignor) != 0))
         goto out_destroy_conf;
     for (int i = 0; i < o->consumer_props.count; i++)
         if (cli_conf_set(conf, o->consumer_props.items[i].key, o->consumer_props.items[i].value) !=
@@ -268,8 +317,25 @@ out_destroy_conf:
     return NULL;
 }
 
-/* Assigns the partitions to read. Returns 0, or -1 after printing an error
- * (unknown topic or partition, broker unreachable). */
+/* Joins o->group, subscribed to o->topic. Returns 0, or -1 after printing an
+ * error. */
+static int consume_subscribe(rd_kafka_t *rk, const consume_opts_t *o)
+{
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(list, o->topic, RD_KAFKA_PARTITION_UA);
+    rd_kafka_resp_err_t err = rd_kafka_subscribe(rk, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        cli_err("cannot subscribe to '%s' in group '%s': %s (%s)", o->topic, o->group,
+                rd_kafka_err2str(err), rd_kafka_err2name(err));
+        return -1;
+    }
+    return 0;
+}
+
+/* Assigns the partitions to read, or with --group subscribes. Returns 0, or
+ * -1 after printing an error (unknown topic or partition, broker
+ * unreachable). */
 static int consume_assign(rd_kafka_t *rk, const consume_opts_t *o)
 {
     const rd_kafka_metadata_t *md;
@@ -288,6 +354,10 @@ static int consume_assign(rd_kafka_t *rk, const consume_opts_t *o)
     if (o->partition >= t->partition_cnt) {
         cli_err("topic '%s' has no partition %" PRId32 " (it has %d)", o->topic, o->partition,
                 t->partition_cnt);
+        goto out_destroy_md;
+    }
+    if (o->group != NULL) {
+        rc = consume_subscribe(rk, o);
         goto out_destroy_md;
     }
     int64_t start = consume_start_offset(o);
@@ -413,11 +483,52 @@ static int consume_loop(rd_kafka_t *rk, const consume_opts_t *o, int64_t *count)
             continue;
         }
         consume_print(&o->fmt, msg);
+        /* With --group: this record counts as consumed. Fails only when the
+         * partition was just revoked (its new owner reads it again) or when
+         * --consumer-property turned enable.auto.offset.store back on. */
+        if (o->group != NULL)
+            (void)rd_kafka_offset_store(msg->rkt, msg->partition, msg->offset); /* +1 by it */
         rd_kafka_message_destroy(msg);
         (*count)++;
         last_activity_ms = cli_now_ms();
     }
     return CLI_EXIT_OK;
+}
+
+/* With --group: commits the offsets of the records printed, synchronously,
+ * before leaving the group. Returns 0 (also when there was nothing new to
+ * commit), or -1 after printing an error. */
+static int consume_commit(rd_kafka_t *rk, const consume_opts_t *o)
+{
+    rd_kafka_resp_err_t err = rd_kafka_commit(rk, NULL, 0);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET)
+        return 0;
+    cli_err("cannot commit the offsets of group '%s': %s (%s)", o->group, rd_kafka_err2str(err),
+            rd_kafka_err2name(err));
+    return -1;
+}
+
+/* Leaves the group before close(): librdkafka 2.0.2's close() of a
+ * cooperative-sticky member sends no LeaveGroup (the group would wait
+ * session.timeout.ms for it), while unsubscribe() does once the incremental
+ * unassign it starts has completed, which takes polling. */
+static void consume_leave(rd_kafka_t *rk)
+{
+    if (rd_kafka_unsubscribe(rk) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return; /* close() still tries */
+    int64_t deadline = cli_now_ms() + CONSUME_LEAVE_MS;
+    while (cli_now_ms() < deadline) {
+        rd_kafka_message_t *msg = rd_kafka_consumer_poll(rk, CONSUME_POLL_MS / 4);
+        if (msg != NULL)
+            rd_kafka_message_destroy(msg); /* not printed, so not stored */
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+            break;
+        int left = parts->cnt;
+        rd_kafka_topic_partition_list_destroy(parts);
+        if (left == 0)
+            break;
+    }
 }
 
 int cli_consume_main(int argc, char **argv)
@@ -449,6 +560,10 @@ int cli_consume_main(int argc, char **argv)
     rc = consume_assign(rk, &o) == 0 ? consume_loop(rk, &o, &count) : CLI_EXIT_FAIL;
     fflush(stdout);
     fprintf(stderr, "Processed a total of %" PRId64 " messages\n", count);
+    if (o.group != NULL && count > 0 && consume_commit(rk, &o) != 0 && rc == CLI_EXIT_OK)
+        rc = CLI_EXIT_FAIL;
+    if (o.group != NULL)
+        consume_leave(rk);
     rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
     return rc;

@@ -5,6 +5,7 @@
  *   sluice produce  ...   stdin lines -> records
  *   sluice consume  ...   records -> stdout lines
  *   sluice configs  ...   describe topic and broker configs
+ *   sluice groups   ...   list, describe, delete consumer groups; reset offsets
  *   sluice dump-log ...   print and check segment files (.log, .index, .timeindex)
  *
  * Each subcommand parses its own options and prints its own --help.
@@ -23,6 +24,7 @@ static const cli_command_t g_commands[] = {
     {"produce", cli_produce_main, "send lines from stdin as records"},
     {"consume", cli_consume_main, "print records of a topic to stdout"},
     {"configs", cli_configs_main, "describe topic and broker configs"},
+    {"groups", cli_groups_main, "list, describe and delete consumer groups, reset offsets"},
     {"dump-log", cli_dump_log_main, "print and check segment files, read from disk"},
 };
 
