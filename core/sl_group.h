@@ -59,6 +59,7 @@
 #include "sl_base.h"
 #include "sl_fanout.h"
 #include "io_timer.h"
+#include "kp_batch.h"
 
 #define SL_GROUP_OFFSETS_TOPIC "__consumer_offsets"
 #define SL_GROUP_MAX_ID_BYTES 255          /* group ids, member ids, instance ids */
@@ -251,6 +252,13 @@ uint32_t sl_cgroup_member_count(const struct sl_cgroup *cg);
 int16_t sl_cgroup_check_member_epoch(struct sl_cgroup *cg, kp_str_t member_id, int32_t epoch,
                                      bool commit);
 uint64_t sl_cgroup_next_deadline(const struct sl_cgroup *cg);
+/* Loading __consumer_offsets: applies a record of type 3, 5, 6, 7 or 8 (rec's key
+ * starts with that int16). Undecodable records are logged and skipped. */
+void sl_cgroup_load_record(sl_coord_t *c, int32_t partition, int16_t type,
+                           const kp_record_t *rec);
+/* DeleteGroups of a consumer group: tombstones of its records 3 and 6. */
+int sl_cgroup_write_delete(sl_group_t *g, void (*done)(sl_group_t *g, int err, void *ctx),
+                           void *ctx);
 void sl_cgroup_on_timer(sl_group_t *g);
 /* Members for DescribeGroups: fills ids, client ids and hosts. */
 int32_t sl_cgroup_describe_classic(const struct sl_cgroup *cg, sl_gop_t *op, void *members_out);

@@ -188,7 +188,8 @@ void sl_group_delete(sl_coord_t *c, sl_gop_t *op)
     if (sl_group_offsets_drop_all(g) != 0)
         LOG_WARN("group %s: offset tombstones not written", g->id);
     sl_group_set_state(g, SL_GROUP_DEAD);
-    int rc = sl_group_log_store_group(g, delete_written, op);
+    int rc = g->cg ? sl_cgroup_write_delete(g, delete_written, op)
+                   : sl_group_log_store_group(g, delete_written, op);
     sl_coord_remove(c, g);
     if (rc != 0) {
         out->error_code = KE_COORDINATOR_NOT_AVAILABLE;

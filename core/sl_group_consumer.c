@@ -43,6 +43,7 @@
 #include "sl_group.h"
 #include "sl_log.h"
 #include "kp_messages.h"
+#include "kp_batch_build.h"
 
 #include <regex.h>
 #include <stdlib.h>
@@ -104,7 +105,13 @@ typedef struct sl_cgroup {
     char assignor[32];
     cmember_t *members;
     uint32_t member_count;
+    uint64_t changes;           /* bumped by every change worth writing */
+    uint64_t persisted_changes; /* changes when last written */
+    char **gone;                /* ids of members removed since the last write */
+    uint32_t gone_count, gone_cap;
 } sl_cgroup_t;
+
+static void cg_maybe_persist(sl_group_t *g);
 
 /* ------------------------------------------------------------------- sets */
 
@@ -277,6 +284,9 @@ void sl_cgroup_free(sl_cgroup_t *cg)
 {
     if (!cg)
         return;
+    for (uint32_t i = 0; i < cg->gone_count; i++)
+        free(cg->gone[i]);
+    free(cg->gone);
     while (cg->members) {
         cmember_t *m = cg->members;
         cg->members = m->next;
@@ -314,10 +324,29 @@ static void cg_unlink(sl_cgroup_t *cg, cmember_t *m)
     }
 }
 
+/* Remembers a member id whose records need tombstones at the next write. */
+static void cg_note_gone(sl_cgroup_t *cg, const char *member_id)
+{
+    if (cg->gone_count == cg->gone_cap) {
+        uint32_t cap = cg->gone_cap ? cg->gone_cap * 2 : 8;
+        char **v = realloc(cg->gone, cap * sizeof(*v));
+        if (!v)
+            return; /* its records stay until the group is deleted; loading drops members
+                     * whose session expired anyway */
+        cg->gone = v;
+        cg->gone_cap = cap;
+    }
+    char *id = strdup(member_id);
+    if (id)
+        cg->gone[cg->gone_count++] = id;
+    cg->changes++;
+}
+
 static void cg_remove(sl_group_t *g, cmember_t *m, const char *why)
 {
     sl_cgroup_t *cg = g->cg;
     LOG_INFO("group %s: member %s removed: %s", g->id, m->member_id, why);
+    cg_note_gone(cg, m->member_id);
     cg_unlink(cg, m);
     cmember_free(m);
     cg->group_epoch++;
@@ -388,6 +417,7 @@ void sl_cgroup_on_timer(sl_group_t *g)
         else if (m->state == CM_UNREVOKED && m->revoke_deadline_ns <= now)
             cg_remove(g, m, "did not revoke its partitions within the rebalance timeout");
     }
+    cg_maybe_persist(g);
 }
 
 /* ---------------------------------------------------- the target assignment */
@@ -500,6 +530,7 @@ static int cg_compute_target(sl_group_t *g)
         cg->group_epoch++; /* topics changed under the same membership */
     cg->assignment_epoch = cg->group_epoch;
     cg->needs_target = false;
+    cg->changes++;
     cg->target_meta_version = meta->version;
     snprintf(cg->assignor, sizeof(cg->assignor), "%s", assignor_name);
     LOG_INFO("group %s: target assignment for epoch %d by %s (%u members, %u topics)", g->id,
@@ -560,6 +591,7 @@ static int cg_reconcile(sl_group_t *g, cmember_t *m, const cg_set_t *owned)
                                                             : 300000) * 1000000ULL;
         member_set_state(g, m, CM_UNREVOKED);
         m->send_assignment = true;
+        cg->changes++;
         return 0;
     }
     set_free(&revoke);
@@ -592,6 +624,8 @@ static int cg_reconcile(sl_group_t *g, cmember_t *m, const cg_set_t *owned)
         m->member_epoch = cg->assignment_epoch;
         m->send_assignment = true;
     }
+    if (m->send_assignment || m->state != (all ? CM_STABLE : CM_UNRELEASED))
+        cg->changes++;
     member_set_state(g, m, all ? CM_STABLE : CM_UNRELEASED);
     return 0;
 }
@@ -848,12 +882,19 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
         } else {
             cg_remove(g, m, "left the group");
         }
+        cg_maybe_persist(g);
         sl_group_rearm(g);
         sl_gop_finish(op);
         return;
     }
 
-    bool full = epoch == 0;
+    /* Kafka's isFullRequest: a join, or a member re-sending everything (after an
+     * error or a timeout) gets its whole assignment back. */
+    bool full = epoch == 0 ||
+                (in->rebalance_timeout_ms != -1 &&
+                 (in->subscribed_topic_names_count >= 0 ||
+                  (op->version >= 1 && !kp_str_is_null(in->subscribed_topic_regex))) &&
+                 in->topic_partitions_count >= 0);
     bool created = false;
     if (epoch == 0) {
         cmember_t *prev = cg_member_by_instance(cg, in->instance_id);
@@ -864,6 +905,7 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
         }
         if (m && m != prev) {
             /* A fenced member rejoining with its id: it starts over. */
+            cg_note_gone(cg, m->member_id);
             cg_unlink(cg, m);
             cmember_free(m);
             m = NULL;
@@ -885,6 +927,8 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
                 return;
             }
             LOG_INFO("group %s: static member %s rejoined as %s", g->id, prev->instance_id, id);
+            if (strcmp(prev->member_id, id) != 0)
+                cg_note_gone(cg, prev->member_id);
             free(prev->member_id);
             prev->member_id = id;
             prev->left_static = false;
@@ -922,6 +966,7 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
             cg->group_epoch++;
             cg->needs_target = true;
             created = true;
+            cg->changes++;
         }
         m->send_assignment = true;
     } else {
@@ -977,7 +1022,8 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
     if (created)
         LOG_INFO("group %s: member %s joined (epoch %d)", g->id, m->member_id, cg->group_epoch);
     if (changed > 0) {
-        cg->group_epoch += full ? 0 : 1; /* a join bumped it already */
+        cg->changes++;
+        cg->group_epoch += created ? 0 : 1; /* a join bumped it already */
         cg->needs_target = true;
         full = true;
     }
@@ -1015,6 +1061,7 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
         }
         m->send_assignment = false;
     }
+    cg_maybe_persist(g);
     sl_group_rearm(g);
     sl_gop_finish(op);
 }
@@ -1133,4 +1180,563 @@ int32_t sl_cgroup_describe_classic(const sl_cgroup_t *cg, sl_gop_t *op, void *me
         d->client_host = kp_str_nonnull(arena_cstr(op, m->client_host));
     }
     return n;
+}
+
+/* ============================================================ persistence
+ *
+ * A consumer group's state is written as Kafka's coordinator records (record
+ * type: key struct / value struct, all version 0):
+ *   3  ConsumerGroupMetadata          group          -> group epoch
+ *   5  ConsumerGroupMemberMetadata    group, member  -> ids, client, subscription
+ *   6  ConsumerGroupTargetAssignmentMetadata  group  -> assignment epoch
+ *   7  ConsumerGroupTargetAssignmentMember    group, member -> target partitions
+ *   8  ConsumerGroupCurrentMemberAssignment   group, member -> epochs, state,
+ *                                                assigned, pending revocation
+ * After every heartbeat or expiry that changed the group, one batch carries all
+ * of them for every member (groups are small; writing all keeps loading simple:
+ * the last record of each key wins), plus tombstones (null values) of types 5, 7
+ * and 8 for members that left. Deleting the group writes tombstones of 3 and 6.
+ * The batch is appended without waiting (like a group metadata record): a crash
+ * loses at most the last changes, and the members then rejoin.
+ */
+
+typedef struct rec_buf {
+    uint8_t *key, *value; /* malloc'd; value NULL: tombstone */
+    uint32_t key_len, value_len;
+} rec_buf_t;
+
+typedef struct rec_list {
+    rec_buf_t *v;
+    uint32_t n, cap;
+    bool failed;
+} rec_list_t;
+
+#define ENCODE_PART(buf_out, len_out, prefix, name, msg)                                  \
+    do {                                                                                   \
+        size_t sz_ = 2 + kp_##name##_size((msg), 0);                                       \
+        (buf_out) = malloc(sz_);                                                           \
+        if (!(buf_out)) {                                                                  \
+            list->failed = true;                                                           \
+            break;                                                                         \
+        }                                                                                  \
+        kp_writer_t w_;                                                                    \
+        kp_writer_init(&w_, (buf_out), sz_);                                               \
+        kp_write_int16(&w_, (prefix));                                                     \
+        kp_##name##_encode(&w_, (msg), 0);                                                 \
+        ASSERT(!kp_writer_overflowed(&w_) && kp_writer_total_len(&w_) == sz_);             \
+        (len_out) = (uint32_t)sz_;                                                         \
+    } while (0)
+
+static rec_buf_t *rec_add(rec_list_t *list)
+{
+    if (list->n == list->cap) {
+        uint32_t cap = list->cap ? list->cap * 2 : 16;
+        rec_buf_t *v = realloc(list->v, cap * sizeof(*v));
+        if (!v) {
+            list->failed = true;
+            return NULL;
+        }
+        list->v = v;
+        list->cap = cap;
+    }
+    rec_buf_t *r = &list->v[list->n++];
+    memset(r, 0, sizeof(*r));
+    return r;
+}
+
+static void rec_list_free(rec_list_t *list)
+{
+    for (uint32_t i = 0; i < list->n; i++) {
+        free(list->v[i].key);
+        free(list->v[i].value);
+    }
+    free(list->v);
+}
+
+/* Partitions of a set grouped by topic, in arena memory, as the generated
+ * TopicPartitions arrays of records 7 and 8 (same layout: topic id, partitions). */
+typedef struct {
+    kp_uuid_t topic_id;
+    int32_t *partitions;
+    int32_t partitions_count;
+} tp_group_t;
+
+static tp_group_t *set_groups(const cg_set_t *s, kp_arena_t *a, int32_t *count)
+{
+    uint32_t topics = 0;
+    for (uint32_t i = 0; i < s->n; i++)
+        topics += i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0;
+    *count = (int32_t)topics;
+    if (!topics)
+        return NULL;
+    tp_group_t *g = kp_arena_alloc(a, topics * sizeof(*g));
+    int32_t *parts = kp_arena_alloc(a, s->n * sizeof(int32_t));
+    if (!g || !parts) {
+        *count = -2;
+        return NULL;
+    }
+    int32_t t = -1;
+    for (uint32_t i = 0; i < s->n; i++) {
+        if (i == 0 || memcmp(s->v[i].topic.b, s->v[i - 1].topic.b, 16) != 0) {
+            t++;
+            g[t].topic_id = s->v[i].topic;
+            g[t].partitions = &parts[i];
+            g[t].partitions_count = 0;
+        }
+        parts[i] = s->v[i].partition;
+        g[t].partitions_count++;
+    }
+    return g;
+}
+
+static void add_member_records(rec_list_t *list, const sl_group_t *g, const cmember_t *m,
+                               kp_arena_t *a)
+{
+    kp_str_t gid = kp_str_from(g->id), mid = kp_str_from(m->member_id);
+    /* 5: member metadata */
+    rec_buf_t *r = rec_add(list);
+    if (!r)
+        return;
+    kp_consumer_group_member_metadata_key_t mk;
+    kp_consumer_group_member_metadata_key_init(&mk);
+    mk.group_id = gid;
+    mk.member_id = mid;
+    ENCODE_PART(r->key, r->key_len, 5, consumer_group_member_metadata_key, &mk);
+    kp_consumer_group_member_metadata_value_t mv;
+    kp_consumer_group_member_metadata_value_init(&mv);
+    mv.instance_id = kp_str_from(m->instance_id);
+    mv.rack_id = kp_str_from(m->rack_id);
+    mv.client_id = kp_str_from(m->client_id ? m->client_id : "");
+    mv.client_host = kp_str_from(m->client_host ? m->client_host : "");
+    mv.subscribed_topic_regex = kp_str_from(m->regex);
+    mv.rebalance_timeout_ms = m->rebalance_timeout_ms;
+    mv.server_assignor = kp_str_from(m->server_assignor);
+    if (m->subscribed_count) {
+        mv.subscribed_topic_names = kp_arena_alloc(a, m->subscribed_count * sizeof(kp_str_t));
+        if (!mv.subscribed_topic_names) {
+            list->failed = true;
+            return;
+        }
+        for (uint32_t i = 0; i < m->subscribed_count; i++)
+            mv.subscribed_topic_names[i] = kp_str_from(m->subscribed[i]);
+        mv.subscribed_topic_names_count = (int32_t)m->subscribed_count;
+    }
+    ENCODE_PART(r->value, r->value_len, 0, consumer_group_member_metadata_value, &mv);
+    /* 7: target assignment */
+    if (!(r = rec_add(list)))
+        return;
+    kp_consumer_group_target_assignment_member_key_t tk;
+    kp_consumer_group_target_assignment_member_key_init(&tk);
+    tk.group_id = gid;
+    tk.member_id = mid;
+    ENCODE_PART(r->key, r->key_len, 7, consumer_group_target_assignment_member_key, &tk);
+    kp_consumer_group_target_assignment_member_value_t tv;
+    kp_consumer_group_target_assignment_member_value_init(&tv);
+    int32_t nt = 0;
+    tp_group_t *gt = set_groups(&m->target, a, &nt);
+    tv.topic_partitions = nt > 0 ? kp_arena_alloc(a, (size_t)nt * sizeof(*tv.topic_partitions)) : NULL;
+    if (nt < 0 || (nt > 0 && !tv.topic_partitions)) {
+        list->failed = true;
+        return;
+    }
+    for (int32_t i = 0; i < nt; i++) {
+        kp_consumer_group_target_assignment_member_value_topic_partitions_init(&tv.topic_partitions[i]);
+        tv.topic_partitions[i].topic_id = gt[i].topic_id;
+        tv.topic_partitions[i].partitions = gt[i].partitions;
+        tv.topic_partitions[i].partitions_count = gt[i].partitions_count;
+    }
+    tv.topic_partitions_count = nt;
+    ENCODE_PART(r->value, r->value_len, 0, consumer_group_target_assignment_member_value, &tv);
+    /* 8: current assignment */
+    if (!(r = rec_add(list)))
+        return;
+    kp_consumer_group_current_member_assignment_key_t ck;
+    kp_consumer_group_current_member_assignment_key_init(&ck);
+    ck.group_id = gid;
+    ck.member_id = mid;
+    ENCODE_PART(r->key, r->key_len, 8, consumer_group_current_member_assignment_key, &ck);
+    kp_consumer_group_current_member_assignment_value_t cv;
+    kp_consumer_group_current_member_assignment_value_init(&cv);
+    cv.member_epoch = m->member_epoch;
+    cv.previous_member_epoch = m->previous_epoch;
+    cv.state = (int8_t)m->state;
+    int32_t na = 0, nr = 0;
+    tp_group_t *ga = set_groups(&m->assigned, a, &na);
+    tp_group_t *gr = set_groups(&m->revoking, a, &nr);
+    if (na < 0 || nr < 0) {
+        list->failed = true;
+        return;
+    }
+    /* The generated element type has an extra tagged array: copy into it. */
+    cv.assigned_partitions = na ? kp_arena_alloc(a, (size_t)na * sizeof(*cv.assigned_partitions)) : NULL;
+    cv.partitions_pending_revocation =
+        nr ? kp_arena_alloc(a, (size_t)nr * sizeof(*cv.partitions_pending_revocation)) : NULL;
+    if ((na && !cv.assigned_partitions) || (nr && !cv.partitions_pending_revocation)) {
+        list->failed = true;
+        return;
+    }
+    for (int32_t i = 0; i < na; i++) {
+        kp_consumer_group_current_member_assignment_value_topic_partitions_init(&cv.assigned_partitions[i]);
+        cv.assigned_partitions[i].topic_id = ga[i].topic_id;
+        cv.assigned_partitions[i].partitions = ga[i].partitions;
+        cv.assigned_partitions[i].partitions_count = ga[i].partitions_count;
+    }
+    for (int32_t i = 0; i < nr; i++) {
+        kp_consumer_group_current_member_assignment_value_topic_partitions_init(
+            &cv.partitions_pending_revocation[i]);
+        cv.partitions_pending_revocation[i].topic_id = gr[i].topic_id;
+        cv.partitions_pending_revocation[i].partitions = gr[i].partitions;
+        cv.partitions_pending_revocation[i].partitions_count = gr[i].partitions_count;
+    }
+    cv.assigned_partitions_count = na;
+    cv.partitions_pending_revocation_count = nr;
+    ENCODE_PART(r->value, r->value_len, 0, consumer_group_current_member_assignment_value, &cv);
+}
+
+static void add_tombstones(rec_list_t *list, const char *group, const char *member)
+{
+    static const int16_t types[] = {5, 7, 8};
+    for (size_t i = 0; i < 3; i++) {
+        rec_buf_t *r = rec_add(list);
+        if (!r)
+            return;
+        /* Keys 5, 7 and 8 share one layout: group id, member id. */
+        kp_consumer_group_member_metadata_key_t k;
+        kp_consumer_group_member_metadata_key_init(&k);
+        k.group_id = kp_str_from(group);
+        k.member_id = kp_str_from(member);
+        ENCODE_PART(r->key, r->key_len, types[i], consumer_group_member_metadata_key, &k);
+    }
+}
+
+static void cg_written(sl_group_t *g, int err, void *ctx)
+{
+    (void)ctx;
+    if (err)
+        LOG_WARN("group %s: writing its consumer group records failed: %d", g->id, err);
+}
+
+static int submit_records(sl_group_t *g, rec_list_t *list)
+{
+    if (list->failed || list->n == 0)
+        return list->failed ? -ENOMEM : 0;
+    size_t cap = KP_BATCH_HEADER_BYTES;
+    for (uint32_t i = 0; i < list->n; i++)
+        cap += kp_batch_record_size((int32_t)list->v[i].key_len,
+                                    list->v[i].value ? (int32_t)list->v[i].value_len : -1, 0,
+                                    (int32_t)i) +
+               list->v[i].key_len + list->v[i].value_len;
+    uint8_t *batch;
+    void *block = sl_group_log_alloc(cap, &batch);
+    if (!block)
+        return -ENOMEM;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    kp_batch_builder_t b;
+    kp_batch_builder_init(&b, batch, cap, now);
+    for (uint32_t i = 0; i < list->n; i++) {
+        int rc = kp_batch_builder_add(&b, list->v[i].key, (int32_t)list->v[i].key_len,
+                                      list->v[i].value,
+                                      list->v[i].value ? (int32_t)list->v[i].value_len : -1, now);
+        ASSERT(rc == 0);
+    }
+    return sl_group_log_submit(g, block, (uint32_t)kp_batch_builder_finish(&b), cg_written, NULL);
+}
+
+/* Writes the whole consumer group (see above) plus tombstones for the members
+ * that left since the last write. */
+static void cg_persist(sl_group_t *g)
+{
+    sl_cgroup_t *cg = g->cg;
+    rec_list_t storage = {0};
+    rec_list_t *list = &storage;
+    kp_arena_t a;
+    kp_arena_init(&a, 64u << 20);
+    rec_buf_t *r = rec_add(list);
+    if (r) {
+        kp_consumer_group_metadata_key_t k;
+        kp_consumer_group_metadata_key_init(&k);
+        k.group_id = kp_str_from(g->id);
+        kp_consumer_group_metadata_value_t v;
+        kp_consumer_group_metadata_value_init(&v);
+        v.epoch = cg->group_epoch;
+        do {
+            ENCODE_PART(r->key, r->key_len, 3, consumer_group_metadata_key, &k);
+            ENCODE_PART(r->value, r->value_len, 0, consumer_group_metadata_value, &v);
+        } while (0);
+    }
+    if ((r = rec_add(list))) {
+        kp_consumer_group_target_assignment_metadata_key_t k;
+        kp_consumer_group_target_assignment_metadata_key_init(&k);
+        k.group_id = kp_str_from(g->id);
+        kp_consumer_group_target_assignment_metadata_value_t v;
+        kp_consumer_group_target_assignment_metadata_value_init(&v);
+        v.assignment_epoch = cg->assignment_epoch;
+        do {
+            ENCODE_PART(r->key, r->key_len, 6, consumer_group_target_assignment_metadata_key, &k);
+            ENCODE_PART(r->value, r->value_len, 0, consumer_group_target_assignment_metadata_value,
+                        &v);
+        } while (0);
+    }
+    for (cmember_t *m = cg->members; m; m = m->next)
+        add_member_records(list, g, m, &a);
+    for (uint32_t i = 0; i < cg->gone_count; i++)
+        add_tombstones(list, g->id, cg->gone[i]);
+    if (submit_records(g, list) != 0)
+        LOG_WARN("group %s: its consumer group records were not written", g->id);
+    for (uint32_t i = 0; i < cg->gone_count; i++)
+        free(cg->gone[i]);
+    cg->gone_count = 0;
+    cg->persisted_changes = cg->changes;
+    rec_list_free(list);
+    kp_arena_destroy(&a);
+}
+
+static void cg_maybe_persist(sl_group_t *g)
+{
+    if (g->cg && g->cg->changes != g->cg->persisted_changes)
+        cg_persist(g);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static sl_cgroup_t *load_group(sl_coord_t *c, int32_t partition, kp_str_t gid)
+{
+    if (kp_str_is_null(gid) || gid.len <= 0 || gid.len > SL_GROUP_MAX_ID_BYTES)
+        return NULL;
+    sl_group_t *g = sl_coord_find(c, gid.ptr, (size_t)gid.len);
+    if (g && !g->cg && g->members) {
+        LOG_WARN("group %.*s: consumer group records for a classic group with members; skipped",
+                 (int)gid.len, gid.ptr);
+        return NULL;
+    }
+    if (!g && !(g = sl_coord_create(c, gid.ptr, (size_t)gid.len, partition)))
+        return NULL;
+    if (!g->cg) {
+        g->cg = calloc(1, sizeof(*g->cg));
+        if (!g->cg)
+            return NULL;
+        free(g->protocol_type);
+        g->protocol_type = strdup("consumer");
+    }
+    return g->cg;
+}
+
+static int load_set(cg_set_t *out, const kp_uuid_t *ids, int32_t *const *parts,
+                    const int32_t *counts, int32_t n)
+{
+    uint64_t total = 0;
+    for (int32_t i = 0; i < n; i++)
+        total += (uint64_t)(counts[i] > 0 ? counts[i] : 0);
+    if (total > SL_ASSIGN_MAX_PARTITIONS)
+        return -EINVAL;
+    cg_set_t s = {malloc((total + 1) * sizeof(cg_tp_t)), 0};
+    if (!s.v)
+        return -ENOMEM;
+    for (int32_t i = 0; i < n; i++)
+        for (int32_t k = 0; k < counts[i]; k++)
+            s.v[s.n++] = (cg_tp_t){ids[i], parts[i][k]};
+    qsort(s.v, s.n, sizeof(*s.v), tp_qcmp);
+    set_replace(out, &s);
+    return 0;
+}
+
+void sl_cgroup_load_record(sl_coord_t *c, int32_t partition, int16_t type, const kp_record_t *rec)
+{
+    kp_arena_t a;
+    kp_arena_init(&a, 64u << 20);
+    kp_reader_t kr, vr;
+    kp_reader_init(&kr, rec->key + 2, (size_t)rec->key_len - 2);
+    int16_t vv = 0;
+    if (rec->value) {
+        kp_reader_init(&vr, rec->value, (size_t)rec->value_len);
+        if (kp_read_int16(&vr, &vv) != 0 || vv != 0)
+            goto bad;
+    }
+    if (type == 3 || type == 6) {
+        kp_consumer_group_metadata_key_t k; /* 3 and 6 keys: the group id alone */
+        if (kp_consumer_group_metadata_key_decode(&kr, &a, 0, &k) != 0)
+            goto bad;
+        if (!rec->value) {
+            sl_group_t *g = sl_coord_find(c, k.group_id.ptr, (size_t)k.group_id.len);
+            if (type == 3 && g && g->cg) {
+                sl_cgroup_free(g->cg);
+                g->cg = NULL;
+                if (g->offset_count == 0) {
+                    g->state = SL_GROUP_DEAD; /* loading rebuilds state: no transition */
+                    sl_coord_remove(c, g);
+                }
+            }
+            goto done;
+        }
+        sl_cgroup_t *cg = load_group(c, partition, k.group_id);
+        if (!cg)
+            goto done;
+        if (type == 3) {
+            kp_consumer_group_metadata_value_t v;
+            if (kp_consumer_group_metadata_value_decode(&vr, &a, 0, &v) != 0)
+                goto bad;
+            cg->group_epoch = v.epoch;
+        } else {
+            kp_consumer_group_target_assignment_metadata_value_t v;
+            if (kp_consumer_group_target_assignment_metadata_value_decode(&vr, &a, 0, &v) != 0)
+                goto bad;
+            cg->assignment_epoch = v.assignment_epoch;
+        }
+        goto done;
+    }
+    /* 5, 7, 8: keys of group id + member id. */
+    kp_consumer_group_member_metadata_key_t k;
+    if (kp_consumer_group_member_metadata_key_decode(&kr, &a, 0, &k) != 0 ||
+        kp_str_is_null(k.member_id) || k.member_id.len <= 0)
+        goto bad;
+    sl_group_t *g = sl_coord_find(c, k.group_id.ptr, (size_t)k.group_id.len);
+    if (!rec->value) {
+        if (type == 5 && g && g->cg) {
+            cmember_t *m = cg_member(g->cg, k.member_id);
+            if (m) {
+                cg_unlink(g->cg, m);
+                cmember_free(m);
+            }
+        }
+        goto done;
+    }
+    sl_cgroup_t *cg = load_group(c, partition, k.group_id);
+    if (!cg)
+        goto done;
+    cmember_t *m = cg_member(cg, k.member_id);
+    if (!m) {
+        m = calloc(1, sizeof(*m));
+        if (!m || !(m->member_id = dup_str(k.member_id))) {
+            free(m);
+            goto done;
+        }
+        m->state = CM_STABLE;
+        m->next = cg->members;
+        cg->members = m;
+        cg->member_count++;
+        m->session_deadline_ns =
+            io_now_ns() + (uint64_t)c->shard->config->group_consumer_session_timeout_ms * 1000000ULL;
+    }
+    if (type == 5) {
+        kp_consumer_group_member_metadata_value_t v;
+        if (kp_consumer_group_member_metadata_value_decode(&vr, &a, 0, &v) != 0)
+            goto bad;
+        kp_consumer_group_heartbeat_request_t fake;
+        kp_consumer_group_heartbeat_request_init(&fake);
+        fake.subscribed_topic_names = v.subscribed_topic_names;
+        fake.subscribed_topic_names_count =
+            v.subscribed_topic_names_count >= 0 ? v.subscribed_topic_names_count : 0;
+        fake.subscribed_topic_regex = v.subscribed_topic_regex;
+        const char *msg = NULL;
+        member_clear_subscription(m);
+        if (member_update_subscription(m, &fake, 1, &msg) < 0)
+            LOG_WARN("group %.*s: member %s: stored subscription unusable: %s",
+                     (int)k.group_id.len, k.group_id.ptr, m->member_id, msg ? msg : "?");
+        free(m->instance_id);
+        free(m->rack_id);
+        free(m->client_id);
+        free(m->client_host);
+        free(m->server_assignor);
+        m->instance_id = dup_str(v.instance_id);
+        m->rack_id = dup_str(v.rack_id);
+        m->client_id = dup_str(kp_str_nonnull(v.client_id));
+        m->client_host = dup_str(kp_str_nonnull(v.client_host));
+        m->server_assignor = dup_str(v.server_assignor);
+        m->rebalance_timeout_ms = v.rebalance_timeout_ms;
+    } else if (type == 7) {
+        kp_consumer_group_target_assignment_member_value_t v;
+        if (kp_consumer_group_target_assignment_member_value_decode(&vr, &a, 0, &v) != 0)
+            goto bad;
+        int32_t n = v.topic_partitions_count > 0 ? v.topic_partitions_count : 0;
+        kp_uuid_t *ids = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*ids));
+        int32_t **parts = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*parts));
+        int32_t *counts = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*counts));
+        if (!ids || !parts || !counts)
+            goto done;
+        for (int32_t i = 0; i < n; i++) {
+            ids[i] = v.topic_partitions[i].topic_id;
+            parts[i] = v.topic_partitions[i].partitions;
+            counts[i] = v.topic_partitions[i].partitions_count;
+        }
+        if (load_set(&m->target, ids, parts, counts, n) != 0)
+            goto bad;
+    } else if (type == 8) {
+        kp_consumer_group_current_member_assignment_value_t v;
+        if (kp_consumer_group_current_member_assignment_value_decode(&vr, &a, 0, &v) != 0 ||
+            v.state < 0 || v.state >= CM_STATE_COUNT)
+            goto bad;
+        m->member_epoch = v.member_epoch;
+        m->previous_epoch = v.previous_member_epoch;
+        m->state = (cm_state_t)v.state; /* loading rebuilds state: no transition */
+        for (int which = 0; which < 2; which++) {
+            kp_consumer_group_current_member_assignment_value_topic_partitions_t *tp =
+                which ? v.partitions_pending_revocation : v.assigned_partitions;
+            int32_t n = which ? v.partitions_pending_revocation_count : v.assigned_partitions_count;
+            n = n > 0 ? n : 0;
+            kp_uuid_t *ids = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*ids));
+            int32_t **parts = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*parts));
+            int32_t *counts = kp_arena_alloc(&a, (size_t)(n + 1) * sizeof(*counts));
+            if (!ids || !parts || !counts)
+                goto done;
+            for (int32_t i = 0; i < n; i++) {
+                ids[i] = tp[i].topic_id;
+                parts[i] = tp[i].partitions;
+                counts[i] = tp[i].partitions_count;
+            }
+            if (load_set(which ? &m->revoking : &m->assigned, ids, parts, counts, n) != 0)
+                goto bad;
+        }
+        if (m->state == CM_UNREVOKED)
+            m->revoke_deadline_ns = io_now_ns() + (uint64_t)(m->rebalance_timeout_ms > 0
+                                                                ? m->rebalance_timeout_ms
+                                                                : 300000) * 1000000ULL;
+    }
+    goto done;
+bad:
+    LOG_WARN("%s-%d offset %lld: undecodable consumer group record (type %d); skipped",
+             SL_GROUP_OFFSETS_TOPIC, partition, (long long)rec->offset, type);
+done:
+    kp_arena_destroy(&a);
+}
+
+int sl_cgroup_write_delete(sl_group_t *g, void (*done)(sl_group_t *g, int err, void *ctx),
+                           void *ctx)
+{
+    rec_list_t storage = {0};
+    rec_list_t *list = &storage;
+    static const int16_t types[] = {3, 6};
+    for (size_t i = 0; i < 2; i++) {
+        rec_buf_t *r = rec_add(list);
+        if (!r)
+            break;
+        kp_consumer_group_metadata_key_t k; /* keys 3 and 6: the group id alone */
+        kp_consumer_group_metadata_key_init(&k);
+        k.group_id = kp_str_from(g->id);
+        ENCODE_PART(r->key, r->key_len, types[i], consumer_group_metadata_key, &k);
+    }
+    for (uint32_t i = 0; g->cg && i < g->cg->gone_count; i++)
+        add_tombstones(list, g->id, g->cg->gone[i]);
+    int rc = -ENOMEM;
+    if (!list->failed) {
+        size_t cap = KP_BATCH_HEADER_BYTES;
+        for (uint32_t i = 0; i < list->n; i++)
+            cap += kp_batch_record_size((int32_t)list->v[i].key_len, -1, 0, (int32_t)i) +
+                   list->v[i].key_len;
+        uint8_t *batch;
+        void *block = sl_group_log_alloc(cap, &batch);
+        if (block) {
+            kp_batch_builder_t b;
+            kp_batch_builder_init(&b, batch, cap, 0);
+            for (uint32_t i = 0; i < list->n; i++) {
+                int arc = kp_batch_builder_add(&b, list->v[i].key, (int32_t)list->v[i].key_len,
+                                               NULL, -1, 0);
+                ASSERT(arc == 0);
+            }
+            rc = sl_group_log_submit(g, block, (uint32_t)kp_batch_builder_finish(&b), done, ctx);
+        }
+    }
+    rec_list_free(list);
+    return rc;
 }

@@ -473,6 +473,8 @@ static void load_record(sl_coord_t *c, int32_t partition, const kp_record_t *rec
         load_offset(c, partition, &kr, kv, rec);
     else if (kv == 2)
         load_group(c, partition, &kr, rec);
+    else if (kv == 3 || (kv >= 5 && kv <= 8))
+        sl_cgroup_load_record(c, partition, kv, rec);
     /* other key versions: KIP-848, share groups, ...: not ours to read yet */
 }
 
