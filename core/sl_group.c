@@ -278,6 +278,7 @@ static void expiry_timer_fired(void *ctx)
 {
     sl_coord_t *c = ctx;
     sl_group_expire_offsets(c);
+    sl_group_rewrite_check(c);
     uint64_t every_ms = (uint64_t)c->shard->config->offsets_retention_check_interval_ms;
     if (every_ms > 86400000ULL * 365)
         every_ms = 86400000ULL * 365;
@@ -318,6 +319,8 @@ void sl_coord_destroy(sl_shard_t *s)
         }
     }
     io_timer_cancel(&s->timers, &c->expiry_timer);
+    free(c->rewrite_cut);
+    free(c->rewrite_end);
     free(c->groups);
     free(c);
     s->coord = NULL;
@@ -333,6 +336,12 @@ void sl_coord_adopted(sl_shard_t *s)
         return; /* not there, or loaded already */
     c->offsets_topic_id = t->id;
     c->offsets_partition_count = t->partition_count;
+    free(c->rewrite_cut);
+    free(c->rewrite_end);
+    c->rewrite_cut = malloc((size_t)t->partition_count * sizeof(int64_t));
+    c->rewrite_end = malloc((size_t)t->partition_count * sizeof(int64_t));
+    for (int32_t p = 0; c->rewrite_cut && p < t->partition_count; p++)
+        c->rewrite_cut[p] = -1;
     uint64_t t0 = io_now_ns();
     uint32_t loaded = 0;
     for (int32_t p = 0; p < t->partition_count; p++) {

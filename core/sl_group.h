@@ -165,7 +165,12 @@ typedef struct sl_coord {
     sl_uuid_t offsets_topic_id; /* zero until __consumer_offsets is adopted */
     int32_t offsets_partition_count;
     io_timer_t expiry_timer; /* offsets.retention.check.interval.ms */
-    uint64_t commits, group_writes, loaded_records; /* stats */
+    /* Log rewrite state per __consumer_offsets partition (sl_group_rewrite.c):
+     * rewrite_cut[p] >= 0 while a rewrite's records are being written; once the
+     * high watermark reaches rewrite_end[p] the log start moves to rewrite_cut[p]. */
+    int64_t *rewrite_cut;
+    int64_t *rewrite_end;
+    uint64_t commits, group_writes, loaded_records, rewrites; /* stats */
 } sl_coord_t;
 
 /* A group operation: a fan-out item carrying one request (or one group of a
@@ -256,6 +261,14 @@ uint64_t sl_cgroup_next_deadline(const struct sl_cgroup *cg);
  * starts with that int16). Undecodable records are logged and skipped. */
 void sl_cgroup_load_record(sl_coord_t *c, int32_t partition, int16_t type,
                            const kp_record_t *rec);
+/* Writes the consumer group's records now (log rewrite). */
+void sl_cgroup_persist(sl_group_t *g);
+/* Appends every committed offset of g again (log rewrite). 0 or an error. */
+int sl_group_offsets_write_all(sl_group_t *g);
+/* Log rewrite of __consumer_offsets (sl_group_rewrite.c): called by the
+ * coordinator's periodic timer. */
+void sl_group_rewrite_check(sl_coord_t *c);
+
 /* DeleteGroups of a consumer group: tombstones of its records 3 and 6. */
 int sl_cgroup_write_delete(sl_group_t *g, void (*done)(sl_group_t *g, int err, void *ctx),
                            void *ctx);

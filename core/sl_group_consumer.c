@@ -1740,3 +1740,9 @@ int sl_cgroup_write_delete(sl_group_t *g, void (*done)(sl_group_t *g, int err, v
     rec_list_free(list);
     return rc;
 }
+
+void sl_cgroup_persist(sl_group_t *g)
+{
+    if (g->cg)
+        cg_persist(g);
+}

@@ -716,3 +716,51 @@ int sl_group_offsets_drop_all(sl_group_t *g)
     free(parts);
     return rc;
 }
+
+/* Appends every committed offset of g again (log rewrite, sl_group_rewrite.c):
+ * one batch, fire and forget. Returns 0 or an error. */
+int sl_group_offsets_write_all(sl_group_t *g)
+{
+    if (g->offset_count == 0)
+        return 0;
+    size_t glen = strlen(g->id);
+    size_t cap = KP_BATCH_HEADER_BYTES;
+    int32_t i = 0;
+    for (uint32_t b = 0; b <= g->offsets_mask; b++) {
+        for (sl_offset_t *o = g->offsets[b]; o; o = o->next, i++) {
+            size_t key = 2 + 2 + glen + 2 + strlen(o->topic) + 4;
+            size_t value = 2 + 8 + 4 + 2 + strlen(o->metadata) + 8 + 8;
+            cap += kp_batch_record_size((int32_t)key, (int32_t)value, 0, i) + key + value;
+        }
+    }
+    uint8_t *batch;
+    void *block = sl_group_log_alloc(cap, &batch);
+    if (!block)
+        return -ENOMEM;
+    int64_t now = wall_ms();
+    kp_batch_builder_t bb;
+    kp_batch_builder_init(&bb, batch, cap, now);
+    for (uint32_t b = 0; b <= g->offsets_mask; b++) {
+        for (sl_offset_t *o = g->offsets[b]; o; o = o->next) {
+            size_t mdl = strlen(o->metadata);
+            size_t key_cap = 2 + 2 + glen + 2 + strlen(o->topic) + 4;
+            size_t value_cap = 2 + 8 + 4 + 2 + mdl + 8 + 8;
+            uint8_t *kv = malloc(key_cap + value_cap);
+            if (!kv) {
+                free(block);
+                return -ENOMEM;
+            }
+            size_t kl = sl_group_offset_key(kv, key_cap, g->id, o->topic, strlen(o->topic),
+                                            o->partition);
+            size_t vl = sl_group_offset_value(kv + key_cap, value_cap, o->offset, o->leader_epoch,
+                                              o->metadata, mdl, o->commit_timestamp_ms,
+                                              o->expire_timestamp_ms);
+            ASSERT(kl > 0 && vl > 0);
+            int rc = kp_batch_builder_add(&bb, kv, (int32_t)kl, kv + key_cap, (int32_t)vl, now);
+            ASSERT(rc == 0);
+            free(kv);
+        }
+    }
+    return sl_group_log_submit(g, block, (uint32_t)kp_batch_builder_finish(&bb), expiry_written,
+                               NULL);
+}
