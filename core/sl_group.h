@@ -62,7 +62,7 @@
 #include "kp_batch.h"
 
 #define SL_GROUP_OFFSETS_TOPIC "__consumer_offsets"
-#define SL_GROUP_MAX_ID_BYTES 255          /* group ids, member ids, instance ids */
+#define SL_GROUP_MAX_ID_BYTES 1024         /* group ids, member ids, instance ids */
 #define SL_GROUP_MAX_PROTOCOLS 64          /* protocols one member offers */
 #define SL_GROUP_MAX_MEMBERS 65536         /* per group, also group.max.size's cap */
 #define SL_GROUP_MAX_METADATA_BYTES (1 << 20) /* member metadata / assignment */

@@ -530,7 +530,7 @@ static int write_offset_tombstones(sl_group_t *g, uint32_t count, char **topics,
     kp_batch_builder_t b;
     kp_batch_builder_init(&b, batch, cap, now);
     for (uint32_t i = 0; i < count; i++) {
-        uint8_t key[2048];
+        uint8_t key[SL_GROUP_MAX_ID_BYTES + KP_MAX_TOPIC_NAME_BYTES + 64];
         size_t kl = sl_group_offset_key(key, sizeof(key), g->id, topics[i], strlen(topics[i]),
                                         partitions[i]);
         if (kl == 0)
