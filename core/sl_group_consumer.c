@@ -684,38 +684,39 @@ static char *dup_str(kp_str_t s)
     return kp_str_is_null(s) ? NULL : strndup(s.ptr ? s.ptr : "", (size_t)s.len);
 }
 
-/* Replaces m's subscription with the request's (when given). Returns 1 when it
- * changed, 0 when not, < 0 on error (*msg set). */
+/* Applies the request's subscription to m: SubscribedTopicNames and
+ * SubscribedTopicRegex each replace the member's when given (not null) and
+ * leave it alone when null; an empty regex removes the member's (Kafka's rule).
+ * Returns 1 when the subscription changed, 0 when not, < 0 on error (*msg set):
+ * -EINVAL for a regex that does not compile, -E2BIG past the limits, -ENOMEM. */
 static int member_update_subscription(cmember_t *m, const kp_consumer_group_heartbeat_request_t *in,
                                       int16_t v, const char **msg)
 {
-    bool has_names = in->subscribed_topic_names_count >= 0;
-    bool has_regex = v >= 1 && !kp_str_is_null(in->subscribed_topic_regex);
-    if (!has_names && !has_regex)
+    bool names_given = in->subscribed_topic_names_count >= 0;
+    bool regex_given = v >= 1 && !kp_str_is_null(in->subscribed_topic_regex);
+    if (!names_given && !regex_given)
         return 0;
-    if (has_names && in->subscribed_topic_names_count > CG_MAX_SUBSCRIBED_TOPICS) {
+    if (names_given && in->subscribed_topic_names_count > CG_MAX_SUBSCRIBED_TOPICS) {
         *msg = "too many subscribed topics";
         return -E2BIG;
     }
-    /* Unchanged? */
-    bool same = (!has_regex && !m->regex) ||
-                (has_regex && m->regex && kp_str_eq(in->subscribed_topic_regex, m->regex));
-    if (same && has_names) {
-        same = (uint32_t)in->subscribed_topic_names_count == m->subscribed_count;
-        for (int32_t i = 0; same && i < in->subscribed_topic_names_count; i++)
-            same = kp_str_eq(in->subscribed_topic_names[i], m->subscribed[i]);
-    } else if (same && !has_names) {
-        same = m->subscribed_count == 0;
+    bool names_same = true;
+    if (names_given) {
+        names_same = (uint32_t)in->subscribed_topic_names_count == m->subscribed_count;
+        for (int32_t i = 0; names_same && i < in->subscribed_topic_names_count; i++)
+            names_same = kp_str_eq(in->subscribed_topic_names[i], m->subscribed[i]);
     }
-    if (same)
+    kp_str_t r = regex_given ? in->subscribed_topic_regex : KP_STR_NULL;
+    bool regex_same = !regex_given || (r.len == 0 ? m->regex == NULL
+                                                  : m->regex != NULL && kp_str_eq(r, m->regex));
+    if (names_same && regex_same)
         return 0;
     regex_t re;
     bool compiled = false;
-    if (has_regex) {
-        kp_str_t r = in->subscribed_topic_regex;
-        if (r.len <= 0 || r.len > CG_MAX_REGEX_BYTES) {
-            *msg = "the subscription regular expression is empty or too long";
-            return -EINVAL;
+    if (regex_given && r.len > 0) {
+        if (r.len > CG_MAX_REGEX_BYTES) {
+            *msg = "the subscription regular expression is too long";
+            return -E2BIG;
         }
         char pat[CG_MAX_REGEX_BYTES + 8];
         snprintf(pat, sizeof(pat), "^(%.*s)$", (int)r.len, r.ptr);
@@ -727,7 +728,10 @@ static int member_update_subscription(cmember_t *m, const kp_consumer_group_hear
     }
     char **names = NULL;
     uint32_t count = 0;
-    if (has_names && in->subscribed_topic_names_count > 0) {
+    char *regex_copy = compiled ? dup_str(r) : NULL;
+    if (compiled && !regex_copy)
+        goto oom;
+    if (names_given && !names_same && in->subscribed_topic_names_count > 0) {
         names = calloc((size_t)in->subscribed_topic_names_count, sizeof(*names));
         if (!names)
             goto oom;
@@ -738,19 +742,28 @@ static int member_update_subscription(cmember_t *m, const kp_consumer_group_hear
             count++;
         }
     }
-    member_clear_subscription(m);
-    m->subscribed = names;
-    m->subscribed_count = count;
-    if (compiled) {
-        m->re = re;
-        m->re_compiled = true;
-        m->regex = dup_str(in->subscribed_topic_regex);
+    if (names_given && !names_same) {
+        for (uint32_t i = 0; i < m->subscribed_count; i++)
+            free(m->subscribed[i]);
+        free(m->subscribed);
+        m->subscribed = names;
+        m->subscribed_count = count;
+    }
+    if (!regex_same) {
+        if (m->re_compiled)
+            regfree(&m->re);
+        free(m->regex);
+        m->re_compiled = compiled;
+        m->regex = regex_copy;
+        if (compiled)
+            m->re = re;
     }
     return 1;
 oom:
     for (uint32_t i = 0; i < count; i++)
         free(names[i]);
     free(names);
+    free(regex_copy);
     if (compiled)
         regfree(&re);
     *msg = "out of memory";
