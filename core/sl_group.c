@@ -42,7 +42,7 @@ bool sl_group_transition_legal(sl_group_state_t from, sl_group_state_t to)
     return from < SL_GROUP_STATE_COUNT && to < SL_GROUP_STATE_COUNT && g_legal[from][to];
 }
 
-static int64_t wall_ms(void)
+int64_t sl_group_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -55,7 +55,7 @@ void sl_group_set_state(sl_group_t *g, sl_group_state_t to)
     LOG_DEBUG("group %s: %s -> %s (generation %d, %u members)", g->id,
               g_state_names[g->state], g_state_names[to], g->generation, g->member_count);
     g->state = to;
-    g->state_timestamp_ms = wall_ms();
+    g->state_timestamp_ms = sl_group_wall_ms();
 }
 
 /* -------------------------------------------------------------- placement */
@@ -161,7 +161,7 @@ sl_group_t *sl_coord_create(sl_coord_t *c, const char *id, size_t len, int32_t p
     g->coord = c;
     g->partition = partition;
     g->state = SL_GROUP_EMPTY;
-    g->state_timestamp_ms = wall_ms();
+    g->state_timestamp_ms = sl_group_wall_ms();
     g->initial_delay_left_ms = -1;
     io_timer_setup(&g->timer, group_timer_fired, g);
     if (c->group_count + 1 > (c->groups_mask + 1) * 2)
@@ -269,6 +269,29 @@ static void group_timer_fired(void *ctx)
 void sl_gop_finish(sl_gop_t *op)
 {
     sl_fanout_item_done(op->owner, op->part);
+}
+
+kp_str_t sl_gop_str(sl_gop_t *op, const char *s)
+{
+    if (!s)
+        return KP_STR_NULL;
+    size_t n = strlen(s);
+    char *p = kp_arena_alloc(&op->arena, n + 1);
+    if (!p)
+        return (kp_str_t){"", 0};
+    memcpy(p, s, n + 1);
+    return (kp_str_t){p, (int32_t)n};
+}
+
+kp_bytes_t sl_gop_bytes(sl_gop_t *op, const uint8_t *b, uint32_t len)
+{
+    if (len == 0)
+        return (kp_bytes_t){NULL, 0};
+    uint8_t *p = kp_arena_alloc(&op->arena, len);
+    if (!p)
+        return (kp_bytes_t){NULL, 0};
+    memcpy(p, b, len);
+    return (kp_bytes_t){p, (int32_t)len};
 }
 
 /* ---------------------------------------------------------- shard hooks */

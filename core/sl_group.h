@@ -193,6 +193,13 @@ typedef struct sl_gop {
 
 /* Owner: the operation is answered (out filled); hands it back to the origin. */
 void sl_gop_finish(sl_gop_t *op);
+/* Copies into the operation's result arena (what the origin may read after the
+ * group changed). A NULL string gives the null string; out of memory gives ""
+ * and empty bytes (the response is then incomplete, never invalid). */
+kp_str_t sl_gop_str(sl_gop_t *op, const char *s);
+kp_bytes_t sl_gop_bytes(sl_gop_t *op, const uint8_t *b, uint32_t len);
+/* Wall-clock milliseconds (commit timestamps, state timestamps). */
+int64_t sl_group_wall_ms(void);
 
 /* Java's String.hashCode over the UTF-16 code units of a UTF-8 group id
  * (invalid UTF-8 bytes count as U+FFFD), then Kafka's Utils.abs and modulo. */

@@ -15,29 +15,6 @@
 /* Kafka's AclOperation bits a group supports: READ (3), DELETE (6), DESCRIBE (8). */
 #define GROUP_AUTHORIZED_OPERATIONS ((1 << 3) | (1 << 6) | (1 << 8))
 
-static kp_str_t arena_str(sl_gop_t *op, const char *s)
-{
-    if (!s)
-        return (kp_str_t){"", 0};
-    size_t n = strlen(s);
-    char *p = kp_arena_alloc(&op->arena, n + 1);
-    if (!p)
-        return (kp_str_t){"", 0};
-    memcpy(p, s, n + 1);
-    return (kp_str_t){p, (int32_t)n};
-}
-
-static kp_bytes_t arena_bytes(sl_gop_t *op, const uint8_t *b, uint32_t len)
-{
-    if (!len)
-        return (kp_bytes_t){NULL, 0};
-    uint8_t *p = kp_arena_alloc(&op->arena, len);
-    if (!p)
-        return (kp_bytes_t){NULL, 0};
-    memcpy(p, b, len);
-    return (kp_bytes_t){p, (int32_t)len};
-}
-
 void sl_group_describe(sl_coord_t *c, sl_gop_t *op)
 {
     const kp_str_t *gid = op->in;
@@ -74,10 +51,10 @@ void sl_group_describe(sl_coord_t *c, sl_gop_t *op)
         return;
     }
     out->group_state = kp_str_from(sl_group_state_name(g->state));
-    out->protocol_type = arena_str(op, g->protocol_type);
+    out->protocol_type = kp_str_nonnull(sl_gop_str(op, g->protocol_type));
     bool stable = g->state == SL_GROUP_STABLE;
     if (stable)
-        out->protocol_data = arena_str(op, g->protocol_name);
+        out->protocol_data = kp_str_nonnull(sl_gop_str(op, g->protocol_name));
     if (g->member_count) {
         out->members = kp_arena_alloc(&op->arena, g->member_count * sizeof(*out->members));
         if (!out->members) {
@@ -90,16 +67,16 @@ void sl_group_describe(sl_coord_t *c, sl_gop_t *op)
     for (sl_member_t *m = g->members; m; m = m->next) {
         kp_describe_groups_response_members_t *d = &out->members[n++];
         kp_describe_groups_response_members_init(d);
-        d->member_id = arena_str(op, m->member_id);
-        d->group_instance_id = m->instance_id ? arena_str(op, m->instance_id) : KP_STR_NULL;
-        d->client_id = arena_str(op, m->client_id);
-        d->client_host = arena_str(op, m->client_host);
+        d->member_id = kp_str_nonnull(sl_gop_str(op, m->member_id));
+        d->group_instance_id = sl_gop_str(op, m->instance_id);
+        d->client_id = kp_str_nonnull(sl_gop_str(op, m->client_id));
+        d->client_host = kp_str_nonnull(sl_gop_str(op, m->client_host));
         if (stable) {
             for (uint32_t i = 0; i < m->protocol_count; i++)
                 if (strcmp(m->protocols[i].name, g->protocol_name) == 0)
                     d->member_metadata =
-                        arena_bytes(op, m->protocols[i].metadata, m->protocols[i].metadata_len);
-            d->member_assignment = arena_bytes(op, m->assignment, m->assignment_len);
+                        sl_gop_bytes(op, m->protocols[i].metadata, m->protocols[i].metadata_len);
+            d->member_assignment = sl_gop_bytes(op, m->assignment, m->assignment_len);
         }
     }
     out->members_count = n;
@@ -142,8 +119,8 @@ void sl_group_list(sl_coord_t *c, sl_gop_t *op)
                 continue;
             kp_list_groups_response_groups_t *l = &out->groups[out->count++];
             kp_list_groups_response_groups_init(l);
-            l->group_id = arena_str(op, g->id);
-            l->protocol_type = arena_str(op, g->protocol_type);
+            l->group_id = kp_str_nonnull(sl_gop_str(op, g->id));
+            l->protocol_type = kp_str_nonnull(sl_gop_str(op, g->protocol_type));
             l->group_state = kp_str_from(state);
             l->group_type = kp_str_from(type);
         }

@@ -23,29 +23,6 @@ static uint64_t ms_to_ns(int64_t ms)
     return ms <= 0 ? 0 : (uint64_t)ms * 1000000ULL;
 }
 
-static kp_str_t op_str(sl_gop_t *op, const char *s)
-{
-    if (!s)
-        return KP_STR_NULL;
-    size_t n = strlen(s);
-    char *p = kp_arena_alloc(&op->arena, n + 1);
-    if (!p)
-        return (kp_str_t){"", 0};
-    memcpy(p, s, n + 1);
-    return (kp_str_t){p, (int32_t)n};
-}
-
-static kp_bytes_t op_bytes(sl_gop_t *op, const uint8_t *b, uint32_t len)
-{
-    if (len == 0)
-        return (kp_bytes_t){NULL, 0};
-    uint8_t *p = kp_arena_alloc(&op->arena, len);
-    if (!p)
-        return (kp_bytes_t){NULL, 0};
-    memcpy(p, b, len);
-    return (kp_bytes_t){p, (int32_t)len};
-}
-
 static char *dup_kstr(kp_str_t s)
 {
     if (kp_str_is_null(s))
@@ -213,11 +190,11 @@ static void join_fill(sl_group_t *g, sl_member_t *m, sl_gop_t *op, int16_t err, 
     kp_join_group_response_t *out = op->out;
     out->error_code = err;
     out->generation_id = g->generation;
-    out->protocol_type = op_str(op, g->protocol_type);
-    out->protocol_name = g->protocol_name ? op_str(op, g->protocol_name)
+    out->protocol_type = sl_gop_str(op, g->protocol_type);
+    out->protocol_name = g->protocol_name ? sl_gop_str(op, g->protocol_name)
                                           : (op->version >= 7 ? KP_STR_NULL : (kp_str_t){"", 0});
-    out->leader = op_str(op, g->leader_id ? g->leader_id : "");
-    out->member_id = op_str(op, m->member_id);
+    out->leader = sl_gop_str(op, g->leader_id ? g->leader_id : "");
+    out->member_id = sl_gop_str(op, m->member_id);
     if (!with_members || err != KE_NONE)
         return;
     kp_join_group_response_members_t *ms =
@@ -228,9 +205,9 @@ static void join_fill(sl_group_t *g, sl_member_t *m, sl_gop_t *op, int16_t err, 
     for (sl_member_t *x = g->members; x; x = x->next) {
         const sl_protocol_t *p = member_protocol(x, g->protocol_name);
         kp_join_group_response_members_init(&ms[n]);
-        ms[n].member_id = op_str(op, x->member_id);
-        ms[n].group_instance_id = op_str(op, x->instance_id);
-        ms[n].metadata = p ? op_bytes(op, p->metadata, p->metadata_len) : (kp_bytes_t){NULL, 0};
+        ms[n].member_id = sl_gop_str(op, x->member_id);
+        ms[n].group_instance_id = sl_gop_str(op, x->instance_id);
+        ms[n].metadata = p ? sl_gop_bytes(op, p->metadata, p->metadata_len) : (kp_bytes_t){NULL, 0};
         n++;
     }
     out->members = ms;
@@ -244,7 +221,7 @@ static void join_fail(sl_gop_t *op, int16_t err, const char *member_id)
     out->generation_id = -1;
     out->protocol_name = op->version >= 7 ? KP_STR_NULL : (kp_str_t){"", 0};
     out->leader = (kp_str_t){"", 0};
-    out->member_id = op_str(op, member_id ? member_id : "");
+    out->member_id = sl_gop_str(op, member_id ? member_id : "");
     sl_gop_finish(op);
 }
 
@@ -253,9 +230,9 @@ static void sync_answer(sl_group_t *g, sl_member_t *m, sl_gop_t *op, int16_t err
     kp_sync_group_response_t *out = op->out;
     out->error_code = err;
     if (err == KE_NONE) {
-        out->protocol_type = op_str(op, g->protocol_type);
-        out->protocol_name = op_str(op, g->protocol_name);
-        out->assignment = op_bytes(op, m->assignment, m->assignment_len);
+        out->protocol_type = sl_gop_str(op, g->protocol_type);
+        out->protocol_name = sl_gop_str(op, g->protocol_name);
+        out->assignment = sl_gop_bytes(op, m->assignment, m->assignment_len);
     }
     sl_gop_finish(op);
 }

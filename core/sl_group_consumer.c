@@ -667,18 +667,6 @@ static void hb_fail(sl_gop_t *op, int16_t err, const char *msg)
     sl_gop_finish(op);
 }
 
-static kp_str_t arena_cstr(sl_gop_t *op, const char *s)
-{
-    if (!s)
-        return KP_STR_NULL;
-    size_t n = strlen(s);
-    char *p = kp_arena_alloc(&op->arena, n + 1);
-    if (!p)
-        return (kp_str_t){"", 0};
-    memcpy(p, s, n + 1);
-    return (kp_str_t){p, (int32_t)n};
-}
-
 static char *dup_str(kp_str_t s)
 {
     return kp_str_is_null(s) ? NULL : strndup(s.ptr ? s.ptr : "", (size_t)s.len);
@@ -884,7 +872,7 @@ void sl_group_consumer_heartbeat(sl_coord_t *c, sl_gop_t *op)
             hb_fail(op, KE_UNKNOWN_MEMBER_ID, NULL);
             return;
         }
-        out->member_id = arena_cstr(op, m->member_id);
+        out->member_id = sl_gop_str(op, m->member_id);
         out->member_epoch = epoch;
         if (epoch == -2 && m->instance_id) {
             /* Static member away: its partitions stay reserved until its session ends. */
@@ -1141,7 +1129,7 @@ void sl_group_consumer_describe(sl_coord_t *c, sl_gop_t *op)
     out->group_state = kp_str_from(sl_cgroup_state_name(cg));
     out->group_epoch = cg->group_epoch;
     out->assignment_epoch = cg->assignment_epoch;
-    out->assignor_name = arena_cstr(op, cg->assignor[0] ? cg->assignor : cg_assignor(g));
+    out->assignor_name = sl_gop_str(op, cg->assignor[0] ? cg->assignor : cg_assignor(g));
     out->members = cg->member_count
                        ? kp_arena_alloc(&op->arena, cg->member_count * sizeof(*out->members))
                        : NULL;
@@ -1154,19 +1142,19 @@ void sl_group_consumer_describe(sl_coord_t *c, sl_gop_t *op)
     for (cmember_t *m = cg->members; m; m = m->next) {
         kp_consumer_group_describe_response_members_t *d = &out->members[n++];
         kp_consumer_group_describe_response_members_init(d);
-        d->member_id = arena_cstr(op, m->member_id);
-        d->instance_id = arena_cstr(op, m->instance_id);
-        d->rack_id = arena_cstr(op, m->rack_id);
+        d->member_id = sl_gop_str(op, m->member_id);
+        d->instance_id = sl_gop_str(op, m->instance_id);
+        d->rack_id = sl_gop_str(op, m->rack_id);
         d->member_epoch = m->member_epoch;
-        d->client_id = kp_str_nonnull(arena_cstr(op, m->client_id));
-        d->client_host = kp_str_nonnull(arena_cstr(op, m->client_host));
-        d->subscribed_topic_regex = arena_cstr(op, m->regex);
+        d->client_id = kp_str_nonnull(sl_gop_str(op, m->client_id));
+        d->client_host = kp_str_nonnull(sl_gop_str(op, m->client_host));
+        d->subscribed_topic_regex = sl_gop_str(op, m->regex);
         d->member_type = 1;
         if (m->subscribed_count) {
             d->subscribed_topic_names = kp_arena_alloc(&op->arena, m->subscribed_count * sizeof(kp_str_t));
             if (d->subscribed_topic_names) {
                 for (uint32_t i = 0; i < m->subscribed_count; i++)
-                    d->subscribed_topic_names[i] = arena_cstr(op, m->subscribed[i]);
+                    d->subscribed_topic_names[i] = sl_gop_str(op, m->subscribed[i]);
                 d->subscribed_topic_names_count = (int32_t)m->subscribed_count;
             }
         }
@@ -1187,10 +1175,10 @@ int32_t sl_cgroup_describe_classic(const sl_cgroup_t *cg, sl_gop_t *op, void *me
     for (const cmember_t *m = cg->members; m; m = m->next) {
         kp_describe_groups_response_members_t *d = &ms[n++];
         kp_describe_groups_response_members_init(d);
-        d->member_id = arena_cstr(op, m->member_id);
-        d->group_instance_id = arena_cstr(op, m->instance_id);
-        d->client_id = kp_str_nonnull(arena_cstr(op, m->client_id));
-        d->client_host = kp_str_nonnull(arena_cstr(op, m->client_host));
+        d->member_id = sl_gop_str(op, m->member_id);
+        d->group_instance_id = sl_gop_str(op, m->instance_id);
+        d->client_id = kp_str_nonnull(sl_gop_str(op, m->client_id));
+        d->client_host = kp_str_nonnull(sl_gop_str(op, m->client_host));
     }
     return n;
 }

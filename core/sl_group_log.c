@@ -48,13 +48,6 @@
 
 #define LOAD_READ_BYTES (1u << 20)
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---------------------------------------------------------------- writing */
 
 typedef struct glog_write {
@@ -215,7 +208,7 @@ int sl_group_log_store_group(sl_group_t *g, void (*done)(sl_group_t *g, int err,
         ASSERT(n == value_len);
     }
     kp_batch_builder_t b;
-    int64_t now = wall_ms();
+    int64_t now = sl_group_wall_ms();
     kp_batch_builder_init(&b, w->batch, cap, now);
     int rc = kp_batch_builder_add(&b, key, (int32_t)key_len, tombstone ? NULL : value,
                                   tombstone ? -1 : (int32_t)value_len, now);
@@ -457,7 +450,7 @@ static void load_group(sl_coord_t *c, int32_t partition, kp_reader_t *kr, const 
         free(g->leader_id);
         g->leader_id = NULL;
     }
-    g->state_timestamp_ms = state_ts >= 0 ? state_ts : wall_ms();
+    g->state_timestamp_ms = state_ts >= 0 ? state_ts : sl_group_wall_ms();
 }
 
 static void load_record(sl_coord_t *c, int32_t partition, const kp_record_t *rec)

@@ -18,13 +18,6 @@
 #include <stdlib.h>
 
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ table */
 
 static uint32_t tp_hash(const char *topic, size_t len, int32_t partition)
@@ -274,7 +267,7 @@ void sl_group_offset_commit(sl_coord_t *c, sl_gop_t *op)
         commit_fail_all(op, KE_COORDINATOR_NOT_AVAILABLE);
         return;
     }
-    int64_t now = wall_ms();
+    int64_t now = sl_group_wall_ms();
     cc->op = op;
     cc->commit_ts = now;
     cc->expire_ts = op->version <= 4 && in->retention_time_ms > 0 ? now + in->retention_time_ms : -1;
@@ -526,7 +519,7 @@ static int write_offset_tombstones(sl_group_t *g, uint32_t count, char **topics,
     void *block = sl_group_log_alloc(cap + 2048, &batch);
     if (!block)
         return -ENOMEM;
-    int64_t now = wall_ms();
+    int64_t now = sl_group_wall_ms();
     kp_batch_builder_t b;
     kp_batch_builder_init(&b, batch, cap, now);
     for (uint32_t i = 0; i < count; i++) {
@@ -632,7 +625,7 @@ static void group_tombstone_written(sl_group_t *g, int err, void *ctx)
  * with an explicit retention (OffsetCommit v2-4) expires at its own time. */
 void sl_group_expire_offsets(sl_coord_t *c)
 {
-    int64_t now = wall_ms();
+    int64_t now = sl_group_wall_ms();
     int64_t retention = c->shard->config->offsets_retention_minutes * 60000;
     for (uint32_t i = 0; i <= c->groups_mask; i++) {
         for (sl_group_t *g = c->groups[i], *gnext; g; g = gnext) {
@@ -737,7 +730,7 @@ int sl_group_offsets_write_all(sl_group_t *g)
     void *block = sl_group_log_alloc(cap, &batch);
     if (!block)
         return -ENOMEM;
-    int64_t now = wall_ms();
+    int64_t now = sl_group_wall_ms();
     kp_batch_builder_t bb;
     kp_batch_builder_init(&bb, batch, cap, now);
     for (uint32_t b = 0; b <= g->offsets_mask; b++) {
