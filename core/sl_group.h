@@ -225,6 +225,9 @@ void sl_group_set_state(sl_group_t *g, sl_group_state_t to);
 sl_member_t *sl_group_member(sl_group_t *g, const char *member_id, size_t len);
 sl_member_t *sl_group_member_by_instance(sl_group_t *g, const char *instance_id, size_t len);
 void sl_member_free(sl_member_t *m);
+/* Kafka's ClassicGroup.validateMember (sl_group_classic.c). NULL with *err set. */
+sl_member_t *sl_group_validate_member(sl_group_t *g, kp_str_t member_id, kp_str_t instance_id,
+                                      int16_t *err);
 
 /* Offsets (sl_group_offsets.c). */
 sl_offset_t *sl_group_offset_find(sl_group_t *g, const char *topic, size_t len, int32_t partition);

@@ -183,6 +183,30 @@ static void member_touch(sl_group_t *g, sl_member_t *m)
     (void)g;
 }
 
+/* Kafka's ClassicGroup.validateMember: with an instance id, the member must be
+ * that instance's current member (unknown instance: UNKNOWN_MEMBER_ID, another
+ * member id: FENCED_INSTANCE_ID); without one, a member of the group. */
+sl_member_t *sl_group_validate_member(sl_group_t *g, kp_str_t mid, kp_str_t iid, int16_t *err)
+{
+    if (!kp_str_is_null(iid)) {
+        sl_member_t *byi = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
+        if (!byi) {
+            *err = KE_UNKNOWN_MEMBER_ID;
+            return NULL;
+        }
+        if (!kstr_is(kp_str_nonnull(mid), byi->member_id)) {
+            *err = KE_FENCED_INSTANCE_ID;
+            return NULL;
+        }
+        *err = KE_NONE;
+        return byi;
+    }
+    mid = kp_str_nonnull(mid);
+    sl_member_t *m = sl_group_member(g, mid.ptr, (size_t)mid.len);
+    *err = m ? KE_NONE : KE_UNKNOWN_MEMBER_ID;
+    return m;
+}
+
 /* ------------------------------------------------------------- responses */
 
 static void join_fill(sl_group_t *g, sl_member_t *m, sl_gop_t *op, int16_t err, bool with_members)
@@ -864,18 +888,9 @@ static sl_member_t *check_member(sl_group_t *g, kp_str_t mid, kp_str_t iid, int3
         *err = KE_COORDINATOR_NOT_AVAILABLE;
         return NULL;
     }
-    sl_member_t *m = sl_group_member(g, mid.ptr, (size_t)mid.len);
-    if (!kp_str_is_null(iid)) {
-        sl_member_t *byi = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
-        if (byi && byi != m) {
-            *err = KE_FENCED_INSTANCE_ID;
-            return NULL;
-        }
-    }
-    if (!m) {
-        *err = KE_UNKNOWN_MEMBER_ID;
+    sl_member_t *m = sl_group_validate_member(g, mid, iid, err);
+    if (!m)
         return NULL;
-    }
     if (generation != g->generation) {
         *err = KE_ILLEGAL_GENERATION;
         return NULL;
@@ -976,10 +991,18 @@ void sl_group_heartbeat(sl_coord_t *c, sl_gop_t *op)
 
 /* ------------------------------------------------------------ LeaveGroup */
 
+/* Kafka's classic leave: by instance id when one is given (a member id that
+ * is not the instance's is fenced), else by member id (pending members too). */
 static int16_t leave_one(sl_group_t *g, kp_str_t mid, kp_str_t iid)
 {
     sl_member_t *m = NULL;
-    if (mid.len > 0) {
+    if (!kp_str_is_null(iid)) {
+        m = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
+        if (!m)
+            return KE_UNKNOWN_MEMBER_ID;
+        if (mid.len > 0 && !kstr_is(mid, m->member_id))
+            return KE_FENCED_INSTANCE_ID;
+    } else if (mid.len > 0) {
         m = sl_group_member(g, mid.ptr, (size_t)mid.len);
         if (!m) {
             if (pending_has(g, mid.ptr, (size_t)mid.len)) {
@@ -988,12 +1011,6 @@ static int16_t leave_one(sl_group_t *g, kp_str_t mid, kp_str_t iid)
             }
             return KE_UNKNOWN_MEMBER_ID;
         }
-        if (!kp_str_is_null(iid) && (!m->instance_id || !kstr_is(iid, m->instance_id)))
-            return KE_FENCED_INSTANCE_ID;
-    } else if (!kp_str_is_null(iid)) {
-        m = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
-        if (!m)
-            return KE_UNKNOWN_MEMBER_ID;
     } else {
         return KE_UNKNOWN_MEMBER_ID;
     }

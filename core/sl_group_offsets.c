@@ -182,14 +182,10 @@ static int16_t commit_check(sl_group_t *g, const kp_offset_commit_request_t *in,
     if (generation < 0 && g->state == SL_GROUP_EMPTY)
         return KE_NONE; /* a commit from outside any generation (admin tools) */
     if (generation >= 0 || mid.len > 0 || !kp_str_is_null(iid)) {
-        sl_member_t *m = sl_group_member(g, mid.ptr, (size_t)mid.len);
-        if (!kp_str_is_null(iid)) {
-            sl_member_t *byi = sl_group_member_by_instance(g, iid.ptr, (size_t)iid.len);
-            if (byi && byi != m)
-                return KE_FENCED_INSTANCE_ID;
-        }
+        int16_t err;
+        sl_member_t *m = sl_group_validate_member(g, mid, iid, &err);
         if (!m)
-            return KE_UNKNOWN_MEMBER_ID;
+            return err;
         if (generation != g->generation)
             return KE_ILLEGAL_GENERATION;
         m->session_deadline_ns = io_now_ns() + (uint64_t)m->session_timeout_ms * 1000000ULL;
