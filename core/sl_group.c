@@ -349,9 +349,28 @@ void sl_coord_destroy(sl_shard_t *s)
     s->coord = NULL;
 }
 
-void sl_coord_adopted(sl_shard_t *s)
+/* Topics of old that are gone from s->meta: their offsets go too. */
+static void coord_drop_deleted_topics(sl_shard_t *s, const sl_meta_t *old)
 {
     sl_coord_t *c = s->coord;
+    for (int32_t i = 0; i < old->topic_count; i++) {
+        const sl_topic_meta_t *t = old->topics[i];
+        if (sl_meta_find_id(s->meta, &t->id))
+            continue;
+        uint32_t removed = 0;
+        for (uint32_t b = 0; b <= c->groups_mask; b++)
+            for (sl_group_t *g = c->groups[b]; g; g = g->hash_next)
+                removed += sl_group_offsets_drop_topic(g, t->name);
+        if (removed)
+            LOG_INFO("topic %s deleted: %u committed offsets removed", t->name, removed);
+    }
+}
+
+void sl_coord_adopted(sl_shard_t *s, const sl_meta_t *old)
+{
+    sl_coord_t *c = s->coord;
+    if (old)
+        coord_drop_deleted_topics(s, old);
     const sl_topic_meta_t *t =
         sl_meta_find(s->meta, SL_GROUP_OFFSETS_TOPIC, strlen(SL_GROUP_OFFSETS_TOPIC));
     if (!t || (!sl_uuid_is_zero(&c->offsets_topic_id) &&

@@ -208,9 +208,11 @@ int32_t sl_group_partition_for(const char *id, size_t len, int32_t partition_cou
 /* Shard set-up / tear-down. Returns 0 or -ENOMEM. */
 int sl_coord_init(sl_shard_t *s);
 void sl_coord_destroy(sl_shard_t *s);
-/* After the shard adopted a snapshot: loads the groups of __consumer_offsets
- * partitions newly owned here (blocking reads of their logs). */
-void sl_coord_adopted(sl_shard_t *s);
+/* After the shard adopted a snapshot (s->meta; old: the one before, or NULL):
+ * loads the groups of __consumer_offsets partitions newly owned here (blocking
+ * reads of their logs), and removes the committed offsets of topics that were
+ * deleted, writing their tombstones (Kafka's onPartitionsDeleted). */
+void sl_coord_adopted(sl_shard_t *s, const sl_meta_t *old);
 /* The shard is stopping: parked joins and syncs are answered now. */
 void sl_coord_stop(sl_shard_t *s);
 
@@ -300,6 +302,9 @@ void sl_group_on_timer(sl_group_t *g);
 void sl_group_expire_offsets(sl_coord_t *c);
 void sl_coord_stop_groups(sl_coord_t *c);
 int sl_group_offsets_drop_all(sl_group_t *g);
+/* Removes g's committed offsets of one topic and writes their tombstones.
+ * Returns how many were removed. */
+uint32_t sl_group_offsets_drop_topic(sl_group_t *g, const char *topic);
 size_t sl_group_offset_key(uint8_t *buf, size_t cap, const char *group, const char *topic,
                            size_t topic_len, int32_t partition);
 size_t sl_group_offset_value(uint8_t *buf, size_t cap, int64_t offset, int32_t leader_epoch,

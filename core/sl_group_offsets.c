@@ -753,3 +753,40 @@ int sl_group_offsets_write_all(sl_group_t *g)
     return sl_group_log_submit(g, block, (uint32_t)kp_batch_builder_finish(&bb), expiry_written,
                                NULL);
 }
+
+uint32_t sl_group_offsets_drop_topic(sl_group_t *g, const char *topic)
+{
+    size_t len = strlen(topic);
+    uint32_t n = 0, cap = 0;
+    int32_t *parts = NULL;
+    for (uint32_t b = 0; b <= g->offsets_mask; b++) {
+        for (sl_offset_t *o = g->offsets[b]; o; o = o->next) {
+            if (strcmp(o->topic, topic) != 0)
+                continue;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 16;
+                int32_t *np = realloc(parts, cap * sizeof(*np));
+                if (!np)
+                    break;
+                parts = np;
+            }
+            parts[n++] = o->partition;
+        }
+    }
+    if (n == 0) {
+        free(parts);
+        return 0;
+    }
+    char **topics = calloc(n, sizeof(*topics));
+    for (uint32_t i = 0; i < n; i++)
+        sl_group_offset_remove(g, topic, len, parts[i]);
+    if (topics) {
+        for (uint32_t i = 0; i < n; i++)
+            topics[i] = (char *)topic;
+        if (write_offset_tombstones(g, n, topics, parts, expiry_written, NULL) != 0)
+            LOG_WARN("group %s: tombstones of deleted topic %s not written", g->id, topic);
+    }
+    free(topics);
+    free(parts);
+    return n;
+}

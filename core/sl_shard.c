@@ -258,10 +258,10 @@ int sl_shard_adopt(sl_shard_t *s, sl_meta_t *m)
     s->topic_count = count;
     sl_meta_t *old_meta = s->meta;
     s->meta = m;
+    if (s->coord)
+        sl_coord_adopted(s, old_meta);
     if (old_meta)
         sl_meta_unref(old_meta);
-    if (s->coord)
-        sl_coord_adopted(s);
     return first_err;
 }
 
