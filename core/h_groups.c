@@ -88,9 +88,10 @@ static bool route(sl_fanout_t *fo, sl_gop_t *op, kp_str_t gid)
     return sl_fanout_add(fo, owner, op) == 0;
 }
 
-/* A request for one group: route, or answer at once with `fail` applied. */
+/* A request for one group: route, or answer at once with `fail` applied
+ * (empty_err for an empty group id, checked first as Kafka does). */
 static void single(sl_req_t *req, sl_gop_t *op, kp_str_t gid, void (*on_done)(sl_req_t *),
-                   void (*fail)(sl_gop_t *op, int16_t err))
+                   void (*fail)(sl_gop_t *op, int16_t err), int16_t empty_err)
 {
     sl_fanout_t *fo = sl_fanout_new(req, gop_on_item, on_done);
     if (!fo) {
@@ -98,6 +99,11 @@ static void single(sl_req_t *req, sl_gop_t *op, kp_str_t gid, void (*on_done)(sl
         return;
     }
     req->state = op;
+    if (kp_str_nonnull(gid).len == 0) {
+        fail(op, empty_err);
+        on_done(req);
+        return;
+    }
     if (!route(fo, op, gid)) {
         fail(op, KE_COORDINATOR_NOT_AVAILABLE);
         on_done(req);
@@ -152,7 +158,7 @@ void sl_handle_join_group(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, join_done, join_fail);
+    single(req, op, in->group_id, join_done, join_fail, KE_INVALID_GROUP_ID);
 }
 
 /* --------------------------------------------------------------- SyncGroup */
@@ -183,7 +189,7 @@ void sl_handle_sync_group(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, sync_done, sync_fail);
+    single(req, op, in->group_id, sync_done, sync_fail, KE_INVALID_GROUP_ID);
 }
 
 /* --------------------------------------------------------------- Heartbeat */
@@ -214,7 +220,7 @@ void sl_handle_heartbeat(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, heartbeat_done, heartbeat_fail);
+    single(req, op, in->group_id, heartbeat_done, heartbeat_fail, KE_INVALID_GROUP_ID);
 }
 
 /* -------------------------------------------------------------- LeaveGroup */
@@ -245,7 +251,7 @@ void sl_handle_leave_group(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, leave_done, leave_fail);
+    single(req, op, in->group_id, leave_done, leave_fail, KE_INVALID_GROUP_ID);
 }
 
 /* ------------------------------------------------------------ OffsetCommit */
@@ -308,7 +314,7 @@ void sl_handle_offset_commit(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, commit_done, commit_fail);
+    single(req, op, in->group_id, commit_done, commit_fail, KE_INVALID_GROUP_ID);
 }
 
 /* ------------------------------------------------------------- OffsetFetch */
@@ -485,7 +491,7 @@ void sl_handle_offset_delete(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, odelete_done, odelete_fail);
+    single(req, op, in->group_id, odelete_done, odelete_fail, KE_INVALID_GROUP_ID);
 }
 
 /* ------------------------------------------- DescribeGroups / DeleteGroups */
@@ -640,7 +646,8 @@ static void cghb_fail(sl_gop_t *op, int16_t err)
 {
     kp_consumer_group_heartbeat_response_t *out = op->out;
     out->error_code = err;
-    out->error_message = kp_str_from("the group coordinator is not available");
+    out->error_message = kp_str_from(err == KE_INVALID_REQUEST ? "GroupId can't be empty."
+                                                               : "the group coordinator is not available");
 }
 
 static void cghb_done(sl_req_t *req)
@@ -665,7 +672,7 @@ void sl_handle_consumer_group_heartbeat(sl_req_t *req)
         sl_req_fail_close(req, "out of memory");
         return;
     }
-    single(req, op, in->group_id, cghb_done, cghb_fail);
+    single(req, op, in->group_id, cghb_done, cghb_fail, KE_INVALID_REQUEST);
 }
 
 /* -------------------------------------------------- ConsumerGroupDescribe */

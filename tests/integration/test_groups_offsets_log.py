@@ -87,6 +87,13 @@ class OffsetsLog(unittest.TestCase):
         self.assertEqual(self.commit("it-olog-g2", 0, 1, topic="it-olog-nosuch"),
                          UNKNOWN_TOPIC_OR_PARTITION)
 
+    def test_empty_group_id_is_invalid(self):
+        self.assertEqual(self.commit("", 0, 1), 24)  # INVALID_GROUP_ID
+        body = string("") + i32(10000) + string("") + string("consumer")
+        body += array([string("range") + i32(0)])
+        r = Reader(self.conn.request(11, 0, body))  # JoinGroup v0
+        self.assertEqual(r.i16(), 24)
+
     def test_offset_delete(self):
         group = "it-olog-g3"
         self.assertEqual(self.commit(group, 0, 11), NONE)
