@@ -396,6 +396,10 @@ void sl_coord_adopted(sl_shard_t *s, const sl_meta_t *old)
                       "lost state", SL_GROUP_OFFSETS_TOPIC, p, rc);
         loaded++;
     }
+    /* Loaded groups' deadlines (member sessions) need their timers. */
+    for (uint32_t b = 0; b <= c->groups_mask; b++)
+        for (sl_group_t *g = c->groups[b]; g; g = g->hash_next)
+            sl_group_rearm(g);
     if (loaded)
         LOG_INFO("group coordinator: %u partitions of %s loaded, %u groups, %llu records, "
                  "%.1f ms", loaded, SL_GROUP_OFFSETS_TOPIC, c->group_count,

@@ -66,6 +66,7 @@
 #define SL_GROUP_MAX_PROTOCOLS 64          /* protocols one member offers */
 #define SL_GROUP_MAX_MEMBERS 65536         /* per group, also group.max.size's cap */
 #define SL_GROUP_MAX_METADATA_BYTES (1 << 20) /* member metadata / assignment */
+#define SL_GROUP_MAX_RECORD_BYTES (64 << 20)  /* one group metadata record */
 
 typedef enum {
     SL_GROUP_EMPTY,
@@ -233,7 +234,7 @@ sl_member_t *sl_group_validate_member(sl_group_t *g, kp_str_t member_id, kp_str_
 
 /* Offsets (sl_group_offsets.c). */
 sl_offset_t *sl_group_offset_find(sl_group_t *g, const char *topic, size_t len, int32_t partition);
-/* Sets or (offset < 0) removes an offset. Returns 0 or -ENOMEM. */
+/* Sets an offset (any value, as committed). Returns 0 or -ENOMEM. */
 int sl_group_offset_put(sl_group_t *g, const char *topic, size_t topic_len, int32_t partition,
                         int64_t offset, int32_t leader_epoch, const char *metadata,
                         size_t metadata_len, int64_t commit_ts, int64_t expire_ts);

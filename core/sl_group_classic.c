@@ -95,34 +95,39 @@ static bool group_accepts(const sl_group_t *g, const kp_join_group_request_t *in
     return false;
 }
 
-/* Kafka's selectProtocol: among protocols every member offers, each member
- * votes for the first it lists; most votes wins, ties go to the earlier
- * preference of the first member. */
+/* Kafka's selectProtocol: among protocols every member offers (the
+ * candidates), each member votes for the first candidate it lists; most votes
+ * wins, ties go to the first member's earlier preference.
+ * O(P * M * P) to find the candidates, then O(M * P * C) to vote. */
 static const char *select_protocol(const sl_group_t *g)
 {
     const sl_member_t *first = g->members;
     ASSERT(first);
-    const char *best = NULL;
-    uint32_t best_votes = 0;
-    for (uint32_t i = 0; i < first->protocol_count; i++) {
-        const char *cand = first->protocols[i].name;
-        if (!all_support(g, cand, NULL))
-            continue;
-        uint32_t votes = 0;
-        for (const sl_member_t *m = g->members; m; m = m->next) {
-            for (uint32_t j = 0; j < m->protocol_count; j++) {
-                if (all_support(g, m->protocols[j].name, NULL)) {
-                    votes += strcmp(m->protocols[j].name, cand) == 0;
+    const char *cand[SL_GROUP_MAX_PROTOCOLS];
+    uint32_t votes[SL_GROUP_MAX_PROTOCOLS] = {0};
+    uint32_t nc = 0;
+    for (uint32_t i = 0; i < first->protocol_count && nc < SL_GROUP_MAX_PROTOCOLS; i++)
+        if (all_support(g, first->protocols[i].name, NULL))
+            cand[nc++] = first->protocols[i].name;
+    if (nc == 0)
+        return NULL;
+    for (const sl_member_t *m = g->members; m; m = m->next) {
+        bool voted = false;
+        for (uint32_t j = 0; j < m->protocol_count && !voted; j++) {
+            for (uint32_t k = 0; k < nc; k++) {
+                if (strcmp(m->protocols[j].name, cand[k]) == 0) {
+                    votes[k]++;
+                    voted = true;
                     break;
                 }
             }
         }
-        if (!best || votes > best_votes) {
-            best = cand;
-            best_votes = votes;
-        }
     }
-    return best;
+    uint32_t best = 0;
+    for (uint32_t k = 1; k < nc; k++)
+        if (votes[k] > votes[best])
+            best = k;
+    return cand[best];
 }
 
 /* Replaces m's protocols with the request's. Returns 0 or -ENOMEM. */
@@ -575,6 +580,21 @@ static void pending_remove(sl_group_t *g, const char *id, size_t len)
     }
 }
 
+static uint32_t pending_count(const sl_group_t *g)
+{
+    uint32_t n = 0;
+    for (const sl_pending_member_t *p = g->pending; p; p = p->next)
+        n++;
+    return n;
+}
+
+/* Kafka's group.max.size rule, pending (KIP-394) members counted. */
+static bool group_full(const sl_group_t *g, const sl_config_t *cfg)
+{
+    uint32_t n = g->member_count + pending_count(g);
+    return n >= (uint32_t)cfg->group_max_size || n >= SL_GROUP_MAX_MEMBERS;
+}
+
 static bool pending_has(sl_group_t *g, const char *id, size_t len)
 {
     for (sl_pending_member_t *p = g->pending; p; p = p->next)
@@ -653,8 +673,14 @@ static void replace_static_member(sl_group_t *g, sl_member_t *m, sl_gop_t *op)
     LOG_INFO("group %s: static member %s rejoined as %s", g->id, m->instance_id, new_id);
     member_release(g, m, KE_FENCED_INSTANCE_ID);
     if (g->leader_id && strcmp(g->leader_id, m->member_id) == 0) {
+        char *leader = strdup(new_id);
+        if (!leader) {
+            free(new_id);
+            join_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
+            return;
+        }
         free(g->leader_id);
-        g->leader_id = strdup(new_id);
+        g->leader_id = leader;
     }
     free(m->member_id);
     m->member_id = new_id;
@@ -729,8 +755,19 @@ void sl_group_join(sl_coord_t *c, sl_gop_t *op)
         join_fail(op, KE_COORDINATOR_NOT_AVAILABLE, NULL);
         return;
     }
+    if (g->cg && sl_cgroup_is_empty(g->cg)) {
+        /* An empty consumer-protocol group becomes classic again (Kafka's
+         * downgrade of an empty group); its offsets stay. */
+        LOG_INFO("group %s: empty consumer group converted to a classic group", g->id);
+        if (sl_cgroup_write_delete(g, NULL, NULL) != 0)
+            LOG_WARN("group %s: consumer group tombstones not written", g->id);
+        sl_cgroup_free(g->cg);
+        g->cg = NULL;
+        free(g->protocol_type);
+        g->protocol_type = NULL;
+    }
     if (g->cg) {
-        /* A consumer-protocol group: classic members are not admitted. */
+        /* A consumer-protocol group with members: classic members are not admitted. */
         join_fail(op, KE_INCONSISTENT_GROUP_PROTOCOL, NULL);
         return;
     }
@@ -752,8 +789,7 @@ void sl_group_join(sl_coord_t *c, sl_gop_t *op)
                 return;
             }
         }
-        if (g->member_count + (uint32_t)0 >= (uint32_t)cfg->group_max_size ||
-            g->member_count >= SL_GROUP_MAX_MEMBERS) {
+        if (group_full(g, cfg)) {
             join_fail(op, KE_GROUP_MAX_SIZE_REACHED, NULL);
             drop_if_unused(c, g);
             return;
@@ -785,7 +821,8 @@ void sl_group_join(sl_coord_t *c, sl_gop_t *op)
         return;
     }
 
-    /* A known (or pending) member id. */
+    /* A known (or pending) member id. A pending member was counted when it got
+     * its id, so it fits. */
     if (pending_has(g, mid.ptr, (size_t)mid.len)) {
         char *id = strndup(mid.ptr, (size_t)mid.len);
         if (!id) {

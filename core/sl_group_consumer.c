@@ -672,6 +672,85 @@ static char *dup_str(kp_str_t s)
     return kp_str_is_null(s) ? NULL : strndup(s.ptr ? s.ptr : "", (size_t)s.len);
 }
 
+/* Kafka evaluates subscription regexes with RE2J (Java syntax); sluice with
+ * POSIX extended expressions after this translation: \d \D \w \W \s \S become
+ * bracket expressions (also inside brackets), an escaped character stays
+ * literal; backreferences (\1) and (?...) groups are refused (RE2 has no
+ * backreferences; flags and lookarounds have no POSIX form). The result is
+ * anchored: a whole topic name must match, as in Kafka. Returns 0, or -EINVAL
+ * with *msg, or -E2BIG when it does not fit. */
+static int regex_to_posix(kp_str_t in, char *out, size_t cap, const char **msg)
+{
+    size_t n = 0;
+    bool bracket = false;
+#define PUT(str)                                                                           \
+    do {                                                                                   \
+        size_t l_ = strlen(str);                                                           \
+        if (n + l_ + 3 > cap)                                                              \
+            return -E2BIG;                                                                 \
+        memcpy(out + n, (str), l_);                                                        \
+        n += l_;                                                                           \
+    } while (0)
+    PUT("^(");
+    for (int32_t i = 0; i < in.len; i++) {
+        char c = in.ptr[i];
+        if (c == '\\' && i + 1 < in.len) {
+            char e = in.ptr[++i];
+            const char *cls = NULL, *neg = NULL;
+            switch (e) {
+            case 'd': cls = "0-9"; break;
+            case 'D': neg = "0-9"; break;
+            case 'w': cls = "A-Za-z0-9_"; break;
+            case 'W': neg = "A-Za-z0-9_"; break;
+            case 's': cls = "[:space:]"; break;
+            case 'S': neg = "[:space:]"; break;
+            default: break;
+            }
+            if (e >= '0' && e <= '9') {
+                *msg = "backreferences are not supported in subscription regular expressions";
+                return -EINVAL;
+            }
+            if (cls || neg) {
+                if (bracket) {
+                    if (neg) {
+                        *msg = "a negated class inside brackets is not supported";
+                        return -EINVAL;
+                    }
+                    PUT(cls);
+                } else {
+                    PUT(cls ? "[" : "[^");
+                    PUT(cls ? cls : neg);
+                    PUT("]");
+                }
+                continue;
+            }
+            char lit[3] = {'\\', e, 0};
+            if (bracket)
+                lit[0] = e, lit[1] = 0;
+            PUT(lit);
+            continue;
+        }
+        if (!bracket && c == '(' && i + 1 < in.len && in.ptr[i + 1] == '?') {
+            *msg = "(?...) groups are not supported in subscription regular expressions";
+            return -EINVAL;
+        }
+        if (!bracket && c == '[')
+            bracket = true;
+        else if (bracket && c == ']')
+            bracket = false;
+        char one[2] = {c, 0};
+        if (c == 0) {
+            *msg = "a NUL byte in the regular expression";
+            return -EINVAL;
+        }
+        PUT(one);
+    }
+    PUT(")$");
+#undef PUT
+    out[n] = 0;
+    return 0;
+}
+
 /* Applies the request's subscription to m: SubscribedTopicNames and
  * SubscribedTopicRegex each replace the member's when given (not null) and
  * leave it alone when null; an empty regex removes the member's (Kafka's rule).
@@ -706,8 +785,13 @@ static int member_update_subscription(cmember_t *m, const kp_consumer_group_hear
             *msg = "the subscription regular expression is too long";
             return -E2BIG;
         }
-        char pat[CG_MAX_REGEX_BYTES + 8];
-        snprintf(pat, sizeof(pat), "^(%.*s)$", (int)r.len, r.ptr);
+        char pat[4 * CG_MAX_REGEX_BYTES + 16];
+        int trc = regex_to_posix(r, pat, sizeof(pat), msg);
+        if (trc != 0) {
+            if (trc == -E2BIG)
+                *msg = "the subscription regular expression is too long";
+            return trc == -E2BIG ? -E2BIG : -EINVAL;
+        }
         if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0) {
             *msg = "the subscription regular expression does not compile";
             return -EINVAL;

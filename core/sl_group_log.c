@@ -191,6 +191,11 @@ int sl_group_log_store_group(sl_group_t *g, void (*done)(sl_group_t *g, int err,
     bool tombstone = g->state == SL_GROUP_DEAD;
     size_t key_len = 2 + str_size(g->id);
     size_t value_len = tombstone ? 0 : group_value_size(g);
+    if (value_len > SL_GROUP_MAX_RECORD_BYTES) {
+        LOG_WARN("group %s: metadata record of %zu bytes is over the %d-byte limit", g->id,
+                 value_len, SL_GROUP_MAX_RECORD_BYTES);
+        return -E2BIG;
+    }
     size_t cap = KP_BATCH_HEADER_BYTES + kp_batch_record_size((int32_t)key_len,
                                                               tombstone ? -1 : (int32_t)value_len,
                                                               0, 0) + key_len + value_len;
@@ -442,6 +447,22 @@ static void load_group(sl_coord_t *c, int32_t partition, kp_reader_t *kr, const 
     uint64_t now = io_now_ns();
     for (sl_member_t *m = members; m; m = m->next)
         m->session_deadline_ns = now + (uint64_t)(m->session_timeout_ms > 0 ? m->session_timeout_ms : 0) * 1000000ULL;
+    /* A leader that is not a member (corrupt or hand-made record): the first. */
+    if (members && (!g->leader_id || !sl_group_member(g, g->leader_id, strlen(g->leader_id)) ||
+                    !g->protocol_name)) {
+        free(g->leader_id);
+        g->leader_id = strdup(members->member_id);
+        if (!g->leader_id || !g->protocol_name) {
+            LOG_WARN("group %s: stored metadata unusable; loaded without members", g->id);
+            while (g->members) {
+                sl_member_t *m = g->members;
+                g->members = m->next;
+                sl_member_free(m);
+            }
+            g->member_count = 0;
+            members = NULL;
+        }
+    }
     /* Loading rebuilds state (Kafka's loadGroup): members mean Stable. */
     g->state = members ? SL_GROUP_STABLE : SL_GROUP_EMPTY;
     if (!members) {

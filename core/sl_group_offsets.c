@@ -546,6 +546,14 @@ void sl_group_offset_delete(sl_coord_t *c, sl_gop_t *op)
         sl_gop_finish(op);
         return;
     }
+    if (!g->cg && g->state != SL_GROUP_EMPTY &&
+        (!g->protocol_type || strcmp(g->protocol_type, "consumer") != 0)) {
+        /* Kafka: offsets of a live group that is not a consumer group cannot be
+         * told apart from what it uses. */
+        out->error_code = KE_NON_EMPTY_GROUP;
+        sl_gop_finish(op);
+        return;
+    }
     uint32_t count = 0;
     for (int32_t t = 0; t < in->topics_count; t++)
         count += (uint32_t)(in->topics[t].partitions_count > 0 ? in->topics[t].partitions_count : 0);

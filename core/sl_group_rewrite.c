@@ -14,7 +14,9 @@
  *      is superseded by one at or above it, so loading from the new start
  *      rebuilds the same state. Whole segments below cut are deleted.
  * Records appended after cut by ordinary operations stay and win on reload
- * (they come later). A tombstone below cut is not needed any more: what it
+ * (they come later). A rewrite starts only when no group of the partition has
+ * a write in flight or a rebalance under way (rewrite_can_start), so what is
+ * copied from memory is what the log says. A tombstone below cut is not needed any more: what it
  * deleted is not in memory, so it was not rewritten. If the rewrite's writes
  * fail, the cut is never applied (the high watermark does not pass them) and
  * the next tick after SL_GROUP_REWRITE_GIVE_UP_TICKS starts over.
@@ -29,8 +31,26 @@
 
 #define SL_GROUP_REWRITE_SEGMENTS 2
 
+/* A rewrite copies memory into the log, so memory must equal what the log will
+ * say: no group of the partition may have a write in flight (a commit is
+ * applied to memory only when written) or be in the middle of a rebalance (its
+ * record would store a generation without its assignment). */
+static bool rewrite_can_start(const sl_coord_t *c, int32_t p)
+{
+    for (uint32_t i = 0; i <= c->groups_mask; i++)
+        for (const sl_group_t *g = c->groups[i]; g; g = g->hash_next)
+            if (g->partition == p &&
+                (g->appends_inflight > 0 ||
+                 (!g->cg && (g->state == SL_GROUP_PREPARING_REBALANCE ||
+                             g->state == SL_GROUP_COMPLETING_REBALANCE))))
+                return false;
+    return true;
+}
+
 static void rewrite_start(sl_coord_t *c, struct st_log *log, int32_t p)
 {
+    if (!rewrite_can_start(c, p))
+        return; /* next tick */
     int64_t cut = st_log_end_offset(log);
     uint32_t groups = 0;
     for (uint32_t i = 0; i <= c->groups_mask; i++) {

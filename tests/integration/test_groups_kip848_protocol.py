@@ -11,6 +11,7 @@ Environment: SLUICE_BOOTSTRAP (host:port).
 """
 import os
 import struct
+import time
 import unittest
 import uuid
 
@@ -21,6 +22,9 @@ CGHB, CGDESC, OFFSET_COMMIT, FIND_COORDINATOR = 68, 69, 8, 10
 NONE, UNKNOWN_MEMBER_ID, INVALID_REQUEST = 0, 25, 42
 FENCED_MEMBER_EPOCH, UNSUPPORTED_ASSIGNOR, STALE_MEMBER_EPOCH = 110, 112, 113
 INVALID_REGULAR_EXPRESSION, UNRELEASED_INSTANCE_ID = 128, 111
+# Groups are named per run: the broker keeps them (and a rerun on the same broker
+# would find the previous run's members).
+RUN = "%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000000)
 
 
 # ------------------------------------------------------------ encoding
@@ -141,7 +145,7 @@ class Kip848Protocol(unittest.TestCase):
         return parse_heartbeat(data)
 
     def test_join_revoke_assign_leave(self):
-        g = "kip848-g1"
+        g = "kip848-g1-" + RUN
         a = self.hb(g, "member-a", 0, topics=["kip848-t"], owned=[])
         self.assertEqual(a["error"], NONE, a)
         self.assertGreater(a["epoch"], 0)
@@ -260,7 +264,7 @@ class Kip848Protocol(unittest.TestCase):
         return r.carray(group_)[0]
 
     def test_validation(self):
-        g = "kip848-g2"
+        g = "kip848-g2-" + RUN
         self.assertEqual(self.hb(g, "m1", 0, owned=[])["error"], INVALID_REQUEST,
                          "a join needs a subscription")
         self.assertEqual(self.hb(g, "", 0, topics=["kip848-t"], owned=[])["error"],
@@ -275,14 +279,39 @@ class Kip848Protocol(unittest.TestCase):
         self.assertEqual(self.describe("kip848-nosuch")["error"], 69)
 
     def test_regex_and_range(self):
-        g = "kip848-g3"
+        g = "kip848-g3-" + RUN
         m = self.hb(g, "re-1", 0, regex="kip848-re-.*", owned=[], assignor="range")
         self.assertEqual(m["error"], NONE, m)
         self.assertEqual(len(m["assignment"]), 5, "2 + 3 partitions of the matching topics")
         self.assertEqual(self.describe(g)["assignor"], "range")
+        # Java/RE2 classes are translated; backreferences are refused.
+        w = self.hb("kip848-g5-" + RUN, "re-2", 0, regex=r"kip848-re-\w", owned=[])
+        self.assertEqual(w["error"], NONE, w)
+        self.assertEqual(len(w["assignment"]), 5)
+        self.assertEqual(self.hb("kip848-g6-" + RUN, "re-3", 0, regex=r"(a)\1", owned=[])["error"],
+                         INVALID_REGULAR_EXPRESSION)
+
+    def test_empty_consumer_group_becomes_classic(self):
+        g = "kip848-g7-" + RUN
+        a = self.hb(g, "c-1", 0, topics=["kip848-t"], owned=[])
+        self.assertEqual(a["error"], NONE, a)
+        # A classic JoinGroup is refused while the KIP-848 group has members...
+        body = string(g) + i32(10000) + string("") + string("consumer")
+        body += array([string("range") + i32(0)])
+        r = R(self.conn.request(11, 0, body))
+        self.assertEqual(r.i16(), 23)  # INCONSISTENT_GROUP_PROTOCOL
+        # ... and accepted once it is empty: the group is classic again.
+        self.assertEqual(self.hb(g, "c-1", -1)["error"], NONE)
+        r = R(self.conn.request(11, 0, body))
+        self.assertEqual(r.i16(), NONE)
+        r.i32()
+        r.take(struct.unpack(">h", r.take(2))[0])  # protocol
+        r.take(struct.unpack(">h", r.take(2))[0])  # leader
+        member = r.take(struct.unpack(">h", r.take(2))[0]).decode()
+        self.conn.request(13, 0, string(g) + string(member))  # LeaveGroup v0
 
     def test_static_member_comes_back(self):
-        g = "kip848-g4"
+        g = "kip848-g4-" + RUN
         a = self.hb(g, "s-1", 0, topics=["kip848-other"], owned=[], instance="inst-1")
         self.assertEqual(a["error"], NONE, a)
         self.assertEqual(self.hb(g, "s-2", 0, topics=["kip848-other"], owned=[],
