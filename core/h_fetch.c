@@ -57,6 +57,7 @@ typedef struct fetch_state {
     uint64_t deadline_ns;
     io_timer_t timer;
     bool final;          /* deadline passed or shutting down: answer now */
+    uint64_t launch_append_seq; /* broker->append_seq when the owners were asked */
     int32_t reads_pending;
     sl_req_t *req;
 } fetch_state_t;
@@ -187,6 +188,12 @@ static void fetch_park(sl_req_t *req)
     req->park_next = s->parked_head;
     s->parked_head = req;
     atomic_fetch_or(&s->broker->parked_shards_mask, 1ULL << s->id);
+    /* An append that completed after the owners read their logs but before the
+     * mask above was set did not see this fetch: look again at once. (Appenders
+     * bump append_seq, then read the mask; both sides are seq_cst, so one of
+     * them sees the other.) */
+    if (atomic_load(&s->broker->append_seq) != st->launch_append_seq)
+        atomic_store(&s->fetch_wake, true);
 }
 
 void sl_fetch_wake_parked(sl_shard_t *s)
@@ -268,6 +275,7 @@ static void fetch_resolved(sl_req_t *req)
 static void fetch_launch(sl_req_t *req)
 {
     fetch_state_t *st = req->state;
+    st->launch_append_seq = atomic_load(&req->shard->broker->append_seq);
     for (int32_t i = 0; i < st->item_count; i++) {
         st->items[i]->error_code = KE_NONE;
         st->items[i]->data_len = 0;

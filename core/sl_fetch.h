@@ -5,7 +5,10 @@
  * A Fetch that found fewer than min_bytes is parked on its connection's shard
  * with a timer at its deadline. Any append on any shard marks the shards with
  * parked fetches (broker->parked_shards_mask) and wakes them; a woken shard
- * re-evaluates its parked fetches. A parked fetch whose connection closed, or
+ * re-evaluates its parked fetches. An append that lands between a fetch's look
+ * at the logs and its parking is caught by broker->append_seq (bumped by every
+ * appending turn before it reads the mask; compared by the fetch after it set
+ * its bit). A parked fetch whose connection closed, or
  * a shard that is stopping, answers at once.
  */
 #ifndef SL_FETCH_H

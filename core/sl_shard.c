@@ -293,7 +293,10 @@ static void wake_parked_fetches(sl_shard_t *s)
     if (!s->appends_this_turn)
         return;
     s->appends_this_turn = 0;
-    uint64_t mask = atomic_load_explicit(&s->broker->parked_shards_mask, memory_order_acquire);
+    /* Before reading the mask: a fetch parking concurrently either is in the
+     * mask now or sees the new sequence number (h_fetch.c fetch_park). */
+    atomic_fetch_add(&s->broker->append_seq, 1);
+    uint64_t mask = atomic_load(&s->broker->parked_shards_mask);
     for (int t = 0; mask && t < s->broker->shard_count; t++) {
         if (!(mask & (1ULL << t)))
             continue;

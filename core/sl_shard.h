@@ -130,6 +130,7 @@ typedef struct sl_broker {
     _Atomic int shards_quiesced;
     _Atomic int shards_failed;
     _Atomic uint64_t parked_shards_mask; /* shards with parked fetches */
+    _Atomic uint64_t append_seq; /* bumped by every turn that appended (sl_fetch.h) */
     sl_meta_t *initial_meta; /* replayed at start, adopted by every shard */
 } sl_broker_t;
 

@@ -23,8 +23,43 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+/* How long start-up waits for a log dir lock or the listener address held by
+ * another process: long enough for a killed broker to finish dying (its
+ * io_uring teardown can keep the socket a moment), short enough to fail
+ * clearly when another broker really runs. */
+#define START_WAIT_FOR_PREVIOUS_S 15
+
+/* Kafka's log dir lock: <dir>/.lock held with flock(2) for the life of the
+ * process (the fd is never closed). Returns 0, -EWOULDBLOCK when another
+ * process holds it after START_WAIT_FOR_PREVIOUS_S, or -errno. */
+static int lock_log_dir(const char *dir)
+{
+    char path[SL_MAX_PATH + 8];
+    snprintf(path, sizeof(path), "%s/.lock", dir);
+    int fd = open(path, O_CREAT | O_RDWR | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    for (int i = 0; i < START_WAIT_FOR_PREVIOUS_S * 10; i++) {
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return 0;
+        if (errno != EWOULDBLOCK) {
+            int err = -errno;
+            close(fd);
+            return err;
+        }
+        if (i == 0)
+            LOG_WARN("log dir %s is locked by another process; waiting up to %d s", dir,
+                     START_WAIT_FOR_PREVIOUS_S);
+        usleep(100000);
+    }
+    close(fd);
+    return -EWOULDBLOCK;
+}
 
 #define SLUICE_VERSION "0.1.0"
 
@@ -172,6 +207,14 @@ int main(int argc, char **argv, char **envp)
         const char *dir = b->config.log_dirs[i];
         int rc = mkdir_p(dir);
         bool clean = false;
+        if (rc == 0) {
+            rc = lock_log_dir(dir);
+            if (rc == -EWOULDBLOCK) {
+                LOG_ERROR("failed to acquire the lock on %s/.lock: another sluiced (or Kafka) "
+                          "process is using this log dir", dir);
+                return 1;
+            }
+        }
         if (rc == 0)
             rc = st_clean_marker_take(dir, &clean);
         if (rc == 0 && access(dir, W_OK) != 0)
@@ -194,6 +237,23 @@ int main(int argc, char **argv, char **envp)
     if (online == 0) {
         LOG_ERROR("no usable log dir among log.dirs=%s", b->config.log_dirs_raw);
         return 1;
+    }
+    /* Shards listen with SO_REUSEPORT, which would also let a second broker share
+     * the port unnoticed: refuse an address another process listens on. */
+    for (int i = 0;; i++) {
+        int prc = io_listen_check_free(&b->listener);
+        if (prc != -EADDRINUSE)
+            break;
+        if (i == START_WAIT_FOR_PREVIOUS_S * 10) {
+            LOG_ERROR("cannot listen on %s:%u: the address is in use by another process",
+                      b->listener.host[0] ? b->listener.host : "*", b->listener.port);
+            return 1;
+        }
+        if (i == 0)
+            LOG_WARN("%s:%u is in use; waiting up to %d s for it to be released",
+                     b->listener.host[0] ? b->listener.host : "*", b->listener.port,
+                     START_WAIT_FOR_PREVIOUS_S);
+        usleep(100000);
     }
 
     b->shard_count = b->config.num_shards > 0 ? b->config.num_shards : online_cpus();

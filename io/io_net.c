@@ -120,3 +120,32 @@ void io_socket_tune(int fd, int sndbuf_bytes, int rcvbuf_bytes)
     if (rcvbuf_bytes > 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf_bytes, sizeof(rcvbuf_bytes));
 }
+
+int io_listen_check_free(const io_endpoint_t *ep)
+{
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    char port[8];
+    snprintf(port, sizeof(port), "%u", ep->port);
+    if (getaddrinfo(ep->host[0] ? ep->host : NULL, port, &hints, &res) != 0)
+        return -EADDRNOTAVAIL;
+    int err = -EADDRNOTAVAIL;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            err = -errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* TIME_WAIT is fine */
+        err = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : -errno;
+        close(fd);
+        if (err == 0 || err == -EADDRINUSE)
+            break;
+    }
+    freeaddrinfo(res);
+    return err;
+}

@@ -29,6 +29,11 @@ int io_endpoint_parse(const char *text, io_endpoint_t *out, char *err, size_t er
 /* Creates a non-blocking TCP listener with SO_REUSEADDR + SO_REUSEPORT bound to
  * ep. Returns the fd or -errno. */
 int io_listen(const io_endpoint_t *ep, int backlog);
+/* Whether ep's address is free for this process: a bind without SO_REUSEPORT
+ * (which io_listen uses so that every shard can listen) fails with -EADDRINUSE
+ * while another process listens there, even one that set SO_REUSEPORT too.
+ * Returns 0 (free), -EADDRINUSE or another -errno. */
+int io_listen_check_free(const io_endpoint_t *ep);
 
 /* Per-connection socket options: TCP_NODELAY, and buffer sizes when > 0. */
 void io_socket_tune(int fd, int sndbuf_bytes, int rcvbuf_bytes);
