@@ -161,98 +161,37 @@ void sl_handle_join_group(sl_req_t *req)
     single(req, op, in->group_id, join_done, join_fail, KE_INVALID_GROUP_ID);
 }
 
-/* --------------------------------------------------------------- SyncGroup */
+/* ------------------------------------------ SyncGroup, Heartbeat, LeaveGroup */
 
-static void sync_fail(sl_gop_t *op, int16_t err)
-{
-    ((kp_sync_group_response_t *)op->out)->error_code = err;
-}
-
-static void sync_done(sl_req_t *req)
-{
-    sl_gop_t *op = req->state;
-    SL_RESPOND(req, sync_group_response, (kp_sync_group_response_t *)op->out);
-}
-
-void sl_handle_sync_group(sl_req_t *req)
-{
-    kp_sync_group_request_t *in;
-    DECODE_OR_CLOSE(req, sync_group_request, in);
-    kp_sync_group_response_t *out = kp_arena_alloc(&req->arena, sizeof(*out));
-    if (!out) {
-        sl_req_fail_close(req, "out of memory");
-        return;
+/* The handler of a single-group API whose response needs only an error code
+ * when the group cannot be reached: decode, make the response, route. */
+#define SIMPLE_GROUP_API(api, run)                                                          \
+    static void api##_fail(sl_gop_t *op, int16_t err)                                       \
+    {                                                                                        \
+        ((kp_##api##_response_t *)op->out)->error_code = err;                                \
+    }                                                                                        \
+    static void api##_done(sl_req_t *req)                                                    \
+    {                                                                                        \
+        sl_gop_t *op = req->state;                                                           \
+        SL_RESPOND(req, api##_response, (kp_##api##_response_t *)op->out);                   \
+    }                                                                                        \
+    void sl_handle_##api(sl_req_t *req)                                                      \
+    {                                                                                        \
+        kp_##api##_request_t *in;                                                            \
+        DECODE_OR_CLOSE(req, api##_request, in);                                             \
+        kp_##api##_response_t *out = kp_arena_alloc(&req->arena, sizeof(*out));              \
+        sl_gop_t *op = out ? gop_new(req, run, in, out) : NULL;                              \
+        if (!op) {                                                                           \
+            sl_req_fail_close(req, "out of memory");                                         \
+            return;                                                                          \
+        }                                                                                    \
+        kp_##api##_response_init(out);                                                       \
+        single(req, op, in->group_id, api##_done, api##_fail, KE_INVALID_GROUP_ID);          \
     }
-    kp_sync_group_response_init(out);
-    sl_gop_t *op = gop_new(req, sl_group_sync, in, out);
-    if (!op) {
-        sl_req_fail_close(req, "out of memory");
-        return;
-    }
-    single(req, op, in->group_id, sync_done, sync_fail, KE_INVALID_GROUP_ID);
-}
 
-/* --------------------------------------------------------------- Heartbeat */
-
-static void heartbeat_fail(sl_gop_t *op, int16_t err)
-{
-    ((kp_heartbeat_response_t *)op->out)->error_code = err;
-}
-
-static void heartbeat_done(sl_req_t *req)
-{
-    sl_gop_t *op = req->state;
-    SL_RESPOND(req, heartbeat_response, (kp_heartbeat_response_t *)op->out);
-}
-
-void sl_handle_heartbeat(sl_req_t *req)
-{
-    kp_heartbeat_request_t *in;
-    DECODE_OR_CLOSE(req, heartbeat_request, in);
-    kp_heartbeat_response_t *out = kp_arena_alloc(&req->arena, sizeof(*out));
-    if (!out) {
-        sl_req_fail_close(req, "out of memory");
-        return;
-    }
-    kp_heartbeat_response_init(out);
-    sl_gop_t *op = gop_new(req, sl_group_heartbeat, in, out);
-    if (!op) {
-        sl_req_fail_close(req, "out of memory");
-        return;
-    }
-    single(req, op, in->group_id, heartbeat_done, heartbeat_fail, KE_INVALID_GROUP_ID);
-}
-
-/* -------------------------------------------------------------- LeaveGroup */
-
-static void leave_fail(sl_gop_t *op, int16_t err)
-{
-    ((kp_leave_group_response_t *)op->out)->error_code = err;
-}
-
-static void leave_done(sl_req_t *req)
-{
-    sl_gop_t *op = req->state;
-    SL_RESPOND(req, leave_group_response, (kp_leave_group_response_t *)op->out);
-}
-
-void sl_handle_leave_group(sl_req_t *req)
-{
-    kp_leave_group_request_t *in;
-    DECODE_OR_CLOSE(req, leave_group_request, in);
-    kp_leave_group_response_t *out = kp_arena_alloc(&req->arena, sizeof(*out));
-    if (!out) {
-        sl_req_fail_close(req, "out of memory");
-        return;
-    }
-    kp_leave_group_response_init(out);
-    sl_gop_t *op = gop_new(req, sl_group_leave, in, out);
-    if (!op) {
-        sl_req_fail_close(req, "out of memory");
-        return;
-    }
-    single(req, op, in->group_id, leave_done, leave_fail, KE_INVALID_GROUP_ID);
-}
+SIMPLE_GROUP_API(sync_group, sl_group_sync)
+SIMPLE_GROUP_API(heartbeat, sl_group_heartbeat)
+SIMPLE_GROUP_API(leave_group, sl_group_leave)
 
 /* ------------------------------------------------------------ OffsetCommit */
 
