@@ -97,6 +97,19 @@ struct io_uring_sqe *io_ring_sqe(io_ring_t *r, io_cb_t cb, void *ctx, io_token_t
     return sqe;
 }
 
+bool io_ring_reserve(io_ring_t *r, unsigned n)
+{
+    ASSERT(n > 0 && n <= r->uring.sq.ring_entries);
+    if (r->pending_cap - r->pending_in_use < n)
+        return false;
+    if (io_uring_sq_space_left(&r->uring) < n) {
+        r->sqe_waits++;
+        io_uring_submit(&r->uring);
+        r->unsubmitted = 0;
+    }
+    return true;
+}
+
 struct io_uring_sqe *io_ring_sqe_nocb(io_ring_t *r)
 {
     struct io_uring_sqe *sqe = get_sqe(r);

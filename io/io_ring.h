@@ -82,6 +82,12 @@ void io_ring_destroy(io_ring_t *r);
  * *token_out (optional) identifies the operation for io_ring_cancel(). */
 struct io_uring_sqe *io_ring_sqe(io_ring_t *r, io_cb_t cb, void *ctx, io_token_t *token_out);
 
+/* Makes room for a linked chain of n operations with callbacks: returns false
+ * when the pending table has fewer than n free slots (nothing changed); else
+ * submits what is prepared if the SQ lacks n free entries, so the chain's SQEs
+ * cannot straddle a submit (the kernel ends a link at the end of a submit). */
+bool io_ring_reserve(io_ring_t *r, unsigned n);
+
 /* An SQE whose completion is ignored (user_data 0); never NULL. Used for
  * cancellations and for the link tails nobody waits for. */
 struct io_uring_sqe *io_ring_sqe_nocb(io_ring_t *r);
