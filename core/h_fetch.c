@@ -8,8 +8,13 @@
  *    (the first non-empty partition always keeps at least one whole batch,
  *    KIP-74); if fewer than min_bytes are available and max_wait has not
  *    passed, release the slices and park (woken by appends or the deadline).
- * 3. Read every slice through the ring into a buffer, unpin, and answer with
- *    the buffers referenced from the response (no copy into it).
+ * 3. Slices of at least SL_SPLICE_MIN_BYTES stay pinned and go out zero-copy:
+ *    the response names them as file pieces (sl_req.h) and the connection
+ *    splices file -> pipe -> socket (io_splice.h); they are unpinned when the
+ *    request is freed, after the send. Smaller slices are read through the ring
+ *    into a buffer, unpinned, and referenced from the response (no copy into
+ *    it): below the crossover a read + send costs less than the splice's
+ *    io-wq round trips (perf/bench/splice_bench.c, README "Performance").
  * read_committed sees the same data as read_uncommitted until transactions
  * exist: the last stable offset is the high watermark.
  * Fetch sessions (v7+) are not kept: the answer's session id is 0, which tells
@@ -45,6 +50,7 @@ typedef struct fetch_item {
     fe_part_t *out;
     uint8_t *data;
     uint32_t data_len;
+    bool spliced; /* the slice stays pinned and is sent as a file piece */
     struct fetch_state *st;
 } fetch_item_t;
 
@@ -115,7 +121,8 @@ static void fetch_respond(sl_req_t *req)
     for (int32_t i = 0; i < st->item_count; i++) {
         fetch_item_t *it = st->items[i];
         if (it->error_code == KE_NONE) {
-            it->out->records.ptr = it->data;
+            /* A spliced slice's records are named by the item's address. */
+            it->out->records.ptr = it->spliced ? (const uint8_t *)it : it->data;
             it->out->records.len = (int32_t)it->data_len;
             if (it->data_len > 0) {
                 ext_cap++;
@@ -124,7 +131,12 @@ static void fetch_respond(sl_req_t *req)
         }
     }
     kp_ext_t *ext = ext_cap ? kp_arena_alloc(&req->arena, ext_cap * sizeof(*ext)) : NULL;
-    if (ext_cap && !ext) {
+    uint32_t file_count = 0;
+    for (int32_t i = 0; i < st->item_count; i++)
+        file_count += st->items[i]->error_code == KE_NONE && st->items[i]->spliced;
+    sl_file_piece_t *files =
+        file_count ? kp_arena_alloc(&req->arena, file_count * sizeof(*files)) : NULL;
+    if ((ext_cap && !ext) || (file_count && !files)) {
         sl_req_fail_close(req, "out of memory");
         return;
     }
@@ -135,6 +147,16 @@ static void fetch_respond(sl_req_t *req)
     int rc = kp_fetch_response_encode(w, &st->resp, req->hdr.api_version);
     ASSERT(rc == 0);
     ASSERT(w->ext_bytes == ext_bytes);
+    /* Items were added in response order, so the file pieces follow the
+     * writer's out-of-line entries in order. */
+    for (int32_t i = 0, k = 0; i < st->item_count; i++) {
+        fetch_item_t *it = st->items[i];
+        if (it->error_code != KE_NONE || !it->spliced)
+            continue;
+        files[k++] = (sl_file_piece_t){it, it->slice.fd, (uint64_t)it->slice.file_pos};
+    }
+    req->files = files;
+    req->file_count = file_count;
     sl_req_complete(req);
 }
 
@@ -253,6 +275,11 @@ static void fetch_resolved(sl_req_t *req)
             memset(&it->slice, 0, sizeof(it->slice));
             continue;
         }
+        if (it->slice.len >= SL_SPLICE_MIN_BYTES) {
+            it->spliced = true;
+            it->data_len = it->slice.len;
+            continue;
+        }
         it->data = malloc(it->slice.len);
         int rc = it->data ? io_submit_read(&req->shard->ring, it->slice.fd, it->data,
                                            it->slice.len, (uint64_t)it->slice.file_pos,
@@ -279,6 +306,7 @@ static void fetch_launch(sl_req_t *req)
     for (int32_t i = 0; i < st->item_count; i++) {
         st->items[i]->error_code = KE_NONE;
         st->items[i]->data_len = 0;
+        st->items[i]->spliced = false;
     }
     sl_fanout_launch(st->fo);
 }

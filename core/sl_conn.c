@@ -18,6 +18,7 @@ static void conn_try_send(sl_conn_t *c);
 static void conn_close(sl_conn_t *c, const char *why);
 static void conn_arm_recv(sl_conn_t *c);
 static void accept_arm(sl_shard_t *s);
+static void pipe_wait_remove(sl_conn_t *c);
 
 /* Legal transitions: FREE->OPEN, OPEN->CLOSING, CLOSING->FREE. */
 static const bool conn_transitions[SL_CONN_STATE_COUNT][SL_CONN_STATE_COUNT] = {
@@ -219,6 +220,8 @@ static void conn_close(sl_conn_t *c, const char *why)
         return;
     LOG_DEBUG("closing connection %s: %s", c->peer, why);
     conn_set_state(c, SL_CONN_CLOSING);
+    if (c->pipe_waiting)
+        pipe_wait_remove(c);
     if (c->recv_armed)
         io_ring_cancel(&c->shard->ring, c->recv_token);
     /* Wake any send blocked on a full socket so it fails fast. */
@@ -299,8 +302,64 @@ void sl_conns_rearm(sl_shard_t *s)
 
 /* ------------------------------------------------------------------ send */
 
+static void pipe_wait_remove(sl_conn_t *c)
+{
+    sl_shard_t *s = c->shard;
+    sl_conn_t *prev = NULL;
+    for (sl_conn_t *w = s->pipe_waiters; w; prev = w, w = w->pipe_wait_next) {
+        if (w != c)
+            continue;
+        if (prev)
+            prev->pipe_wait_next = c->pipe_wait_next;
+        else
+            s->pipe_waiters = c->pipe_wait_next;
+        if (s->pipe_waiters_tail == c)
+            s->pipe_waiters_tail = prev;
+        break;
+    }
+    c->pipe_waiting = false;
+    c->pipe_wait_next = NULL;
+}
+
+static void pipe_wait_add(sl_conn_t *c)
+{
+    sl_shard_t *s = c->shard;
+    if (c->pipe_waiting)
+        return;
+    c->pipe_waiting = true;
+    c->pipe_wait_next = NULL;
+    if (s->pipe_waiters_tail)
+        s->pipe_waiters_tail->pipe_wait_next = c;
+    else
+        s->pipe_waiters = c;
+    s->pipe_waiters_tail = c;
+}
+
+/* A pipe went back to the pool: the longest waiter tries again. */
+static void pipe_wake_one(sl_shard_t *s)
+{
+    sl_conn_t *c = s->pipe_waiters;
+    if (!c)
+        return;
+    pipe_wait_remove(c);
+    conn_try_send(c);
+}
+
+/* The head's response went out completely: drop it. */
+static void conn_pop_sent(sl_conn_t *c)
+{
+    sl_req_t *req = c->head;
+    c->head = req->next;
+    if (!c->head)
+        c->tail = NULL;
+    c->inflight--;
+    c->holds--;
+    req_free(req);
+}
+
 static void on_send(void *ctx, int32_t res, uint32_t flags)
 {
+    (void)flags;
     sl_conn_t *c = ctx;
     ASSERT(c->send_inflight);
     c->send_inflight = false;
@@ -315,6 +374,7 @@ static void on_send(void *ctx, int32_t res, uint32_t flags)
         size_t sent = (size_t)res;
         while (sent > 0 && req->iov_first < req->iov_count) {
             struct iovec *v = &req->iov[req->iov_first];
+            ASSERT(v->iov_base); /* sendmsg never covers a file piece */
             if (sent >= v->iov_len) {
                 sent -= v->iov_len;
                 req->iov_first++;
@@ -324,17 +384,87 @@ static void on_send(void *ctx, int32_t res, uint32_t flags)
                 sent = 0;
             }
         }
-        if (req->iov_first == req->iov_count) {
-            c->head = req->next;
-            if (!c->head)
-                c->tail = NULL;
-            c->inflight--;
-            c->holds--;
-            req_free(req);
-        }
+        if (req->iov_first == req->iov_count)
+            conn_pop_sent(c);
     }
     conn_try_send(c);
     conn_maybe_free(c);
+}
+
+static void on_splice_done(void *ctx, int64_t res)
+{
+    sl_conn_t *c = ctx;
+    sl_shard_t *s = c->shard;
+    ASSERT(c->send_inflight && c->pipe);
+    c->send_inflight = false;
+    ASSERT(c->holds > 0);
+    c->holds--;
+    io_pipe_put(&s->pipes, c->pipe, res >= 0);
+    c->pipe = NULL;
+    sl_req_t *req = c->head;
+    ASSERT(req && req->iov && req->iov[req->iov_first].iov_base == NULL);
+    if (res < 0) {
+        if (c->state == SL_CONN_OPEN)
+            conn_close(c, res == -EBUSY ? "ring saturated during a zero-copy send"
+                                        : strerror((int)-res));
+    } else {
+        ASSERT((uint64_t)res == req->iov[req->iov_first].iov_len);
+        req->iov_first++;
+        req->file_next++;
+        if (req->iov_first == req->iov_count)
+            conn_pop_sent(c);
+    }
+    pipe_wake_one(s);
+    conn_try_send(c);
+    conn_maybe_free(c);
+}
+
+/* Builds the head's piece list: the writer's iovecs, with the entries of file
+ * pieces given a NULL base (sl_file_piece_t). Returns false on out of memory. */
+static bool conn_build_iov(sl_req_t *req)
+{
+    size_t cap = 2 * (size_t)req->w.ext_count + 1;
+    req->iov = kp_arena_alloc(&req->arena, cap * sizeof(struct iovec));
+    if (!req->iov)
+        return false;
+    req->iov_count = (uint32_t)kp_writer_iov(&req->w, req->iov, cap);
+    req->iov_first = 0;
+    ASSERT(req->iov_count > 0);
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < req->iov_count && k < req->file_count; i++)
+        if (req->iov[i].iov_base == req->files[k].key) {
+            req->iov[i].iov_base = NULL;
+            k++;
+        }
+    ASSERT(k == req->file_count);
+    req->file_next = 0;
+    return true;
+}
+
+/* Starts the splice of the head's next file piece; false when it must wait
+ * (no pipe: queued for one; ring full: retried at the next completion). */
+static bool conn_send_file_piece(sl_conn_t *c, sl_req_t *req)
+{
+    sl_shard_t *s = c->shard;
+    ASSERT(req->file_next < req->file_count);
+    io_pipe_t *pipe = io_pipe_get(&s->pipes);
+    if (!pipe) {
+        pipe_wait_add(c);
+        return false;
+    }
+    const sl_file_piece_t *f = &req->files[req->file_next];
+    const struct iovec *v = &req->iov[req->iov_first];
+    int rc = io_splice_start(pipe, &s->ring, f->fd, f->pos, (uint32_t)v->iov_len, c->fd,
+                             on_splice_done, c);
+    if (rc != 0) {
+        io_pipe_put(&s->pipes, pipe, true);
+        LOG_WARN("connection %s: ring full, response delayed", c->peer);
+        return false;
+    }
+    c->pipe = pipe;
+    c->send_inflight = true;
+    c->holds++;
+    return true;
 }
 
 /* Sends the head's response if it is ready; drops finished requests that need
@@ -342,7 +472,7 @@ static void on_send(void *ctx, int32_t res, uint32_t flags)
 static void conn_try_send(sl_conn_t *c)
 {
     sl_shard_t *s = c->shard;
-    while (!c->send_inflight && c->head && c->head->done) {
+    while (!c->send_inflight && !c->pipe_waiting && c->head && c->head->done) {
         sl_req_t *req = c->head;
         if (req->no_response || c->state != SL_CONN_OPEN) {
             bool close_after = req->close_conn;
@@ -356,17 +486,19 @@ static void conn_try_send(sl_conn_t *c)
                 conn_close(c, "request failed");
             continue;
         }
-        if (!req->iov) {
-            size_t cap = 2 * (size_t)req->w.ext_count + 1;
-            req->iov = kp_arena_alloc(&req->arena, cap * sizeof(struct iovec));
-            if (!req->iov) {
-                conn_close(c, "out of memory for a response");
-                continue;
-            }
-            req->iov_count = (uint32_t)kp_writer_iov(&req->w, req->iov, cap);
-            req->iov_first = 0;
-            ASSERT(req->iov_count > 0);
+        if (!req->iov && !conn_build_iov(req)) {
+            conn_close(c, "out of memory for a response");
+            continue;
         }
+        if (req->iov[req->iov_first].iov_base == NULL) {
+            if (!conn_send_file_piece(c, req))
+                break;
+            continue;
+        }
+        /* A run of memory pieces, up to the next file piece. */
+        uint32_t end = req->iov_first;
+        while (end < req->iov_count && req->iov[end].iov_base && end - req->iov_first < IOV_MAX)
+            end++;
         struct io_uring_sqe *sqe = io_ring_sqe(&s->ring, on_send, c, NULL);
         if (!sqe) {
             /* Pending table full: retried at the next completion on this connection. */
@@ -375,8 +507,9 @@ static void conn_try_send(sl_conn_t *c)
         }
         memset(&c->msg, 0, sizeof(c->msg));
         c->msg.msg_iov = &req->iov[req->iov_first];
-        c->msg.msg_iovlen = SL_MIN(req->iov_count - req->iov_first, (uint32_t)IOV_MAX);
-        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+        c->msg.msg_iovlen = end - req->iov_first;
+        int more = end < req->iov_count ? MSG_MORE : 0; /* a file piece follows */
+        io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL | more);
         c->send_inflight = true;
         c->holds++;
     }

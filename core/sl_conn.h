@@ -15,6 +15,12 @@
  * Backpressure: at most SL_MAX_INFLIGHT_PER_CONN requests are queued; past that
  * the receive is cancelled and re-armed when the queue has drained to half.
  *
+ * Sending: a response is a list of pieces in order (sl_req.h): runs of memory
+ * go out with sendmsg (MSG_MORE when a file piece follows), a file piece is
+ * spliced file -> pipe -> socket (io_splice.h) with a pipe from the shard's
+ * pool; when the pool is exhausted the connection waits in FIFO order for the
+ * next pipe put back. One send operation per connection is in flight.
+ *
  * Only the owning shard's thread touches a connection.
  */
 #ifndef SL_CONN_H
@@ -58,6 +64,9 @@ typedef struct sl_conn {
     /* send of head's response */
     bool send_inflight;
     struct msghdr msg;
+    io_pipe_t *pipe;             /* a file piece being spliced (io_splice.h) */
+    bool pipe_waiting;           /* on the shard's pipe_waiters list */
+    struct sl_conn *pipe_wait_next;
     /* outstanding operations that hold the slot (recv, send, requests) */
     uint32_t holds;
     struct sl_conn *free_next;

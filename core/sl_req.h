@@ -35,6 +35,16 @@ typedef struct sl_cleanup {
     struct sl_cleanup *next;
 } sl_cleanup_t;
 
+/* A piece of the response sent from a file (zero-copy fetch): the writer's
+ * out-of-line entry whose pointer is `key` (an address the handler owns, never
+ * dereferenced) stands for the bytes at `pos` of `fd`. The handler keeps fd
+ * open (a pinned segment) until the request is freed. */
+typedef struct sl_file_piece {
+    const void *key;
+    int fd;
+    uint64_t pos;
+} sl_file_piece_t;
+
 typedef struct sl_req {
     struct sl_conn *conn;
     sl_shard_t *shard;
@@ -54,6 +64,9 @@ typedef struct sl_req {
     struct iovec *iov; /* built from w when the response is sent */
     uint32_t iov_count;
     uint32_t iov_first;
+    sl_file_piece_t *files; /* in the order of their out-of-line entries */
+    uint32_t file_count;
+    uint32_t file_next;     /* the piece iov entries with a NULL base map to next */
     bool done;
     bool no_response;
     bool close_conn;

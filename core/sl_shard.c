@@ -366,6 +366,7 @@ static int shard_setup(sl_shard_t *s)
         LOG_ERROR("provided buffer ring set-up failed: %s", strerror(-rc));
         return rc;
     }
+    io_pipe_pool_init(&s->pipes, SL_PIPES_PER_SHARD, SL_PIPE_BYTES);
     rc = io_timers_init(&s->timers, SL_TIMERS_PER_SHARD);
     if (rc < 0)
         return rc;
@@ -467,6 +468,7 @@ void *sl_shard_main(void *arg)
     s->producer_ids = NULL;
     io_timers_destroy(&s->timers);
     io_bufring_destroy(&s->bufring, &s->ring);
+    io_pipe_pool_destroy(&s->pipes);
     atomic_store(&s->ring_fd, -1);
     io_ring_destroy(&s->ring);
     LOG_DEBUG("shard stopped after %llu turns", (unsigned long long)s->turns);

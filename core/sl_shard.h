@@ -27,6 +27,7 @@
 #include "sl_config.h"
 #include "sl_meta.h"
 #include "io_bufring.h"
+#include "io_splice.h"
 #include "io_ring.h"
 #include "io_spsc.h"
 #include "io_timer.h"
@@ -68,6 +69,9 @@ typedef struct sl_shard {
     io_ring_t ring;
     _Atomic int ring_fd; /* -1 until the ring exists */
     io_bufring_t bufring;
+    io_pipe_pool_t pipes;             /* zero-copy fetch (io_splice.h) */
+    struct sl_conn *pipe_waiters;     /* connections waiting for a pipe, FIFO */
+    struct sl_conn *pipe_waiters_tail;
     io_timers_t timers;
     struct st_store *store;
 
