@@ -24,18 +24,17 @@ static inline void wr32(uint8_t *p, uint32_t v)
 void st_idxfile_init_closed(st_idxfile_t *f, uint32_t entry_bytes)
 {
     memset(f, 0, sizeof(*f));
-    f->fd = -1;
     f->entry_bytes = entry_bytes;
 }
 
-static int map_file(st_idxfile_t *f, size_t bytes, bool writable)
+static int map_file(st_idxfile_t *f, int fd, size_t bytes, bool writable)
 {
     f->map = NULL;
     f->map_bytes = 0;
     if (bytes == 0)
         return 0;
     void *m =
-        mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, f->fd, 0);
+        mmap(NULL, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd, 0);
     if (m == MAP_FAILED)
         return -errno;
     f->map = m;
@@ -50,22 +49,24 @@ int st_idxfile_create(st_idxfile_t *f, const char *path, uint32_t entry_bytes, u
     size_t bytes = (max_bytes / entry_bytes) * entry_bytes;
     ASSERT(bytes > 0);
     int err;
-    f->fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (f->fd < 0)
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
         return -errno;
     /* A sparse preallocation: blocks are allocated as entries are written. */
-    if (ftruncate(f->fd, (off_t)bytes) != 0) {
+    if (ftruncate(fd, (off_t)bytes) != 0) {
         err = -errno;
         goto out_close_fd;
     }
-    err = map_file(f, bytes, true);
+    err = map_file(f, fd, bytes, true);
     if (err)
         goto out_close_fd;
+    close(fd); /* the mapping keeps the file */
+    f->active = true;
     f->max_entries = (uint32_t)(bytes / entry_bytes);
     return 0;
 
 out_close_fd:
-    close(f->fd);
+    close(fd);
     unlink(path);
     st_idxfile_init_closed(f, entry_bytes);
     return err;
@@ -77,11 +78,11 @@ int st_idxfile_open(st_idxfile_t *f, const char *path, uint32_t entry_bytes, uin
     ASSERT(entry_bytes == ST_OINDEX_ENTRY_BYTES || entry_bytes == ST_TINDEX_ENTRY_BYTES);
     st_idxfile_init_closed(f, entry_bytes);
     int err;
-    f->fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-    if (f->fd < 0)
+    int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+    if (fd < 0)
         return -errno;
     struct stat st;
-    if (fstat(f->fd, &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         err = -errno;
         goto out_close_fd;
     }
@@ -92,42 +93,44 @@ int st_idxfile_open(st_idxfile_t *f, const char *path, uint32_t entry_bytes, uin
     }
     f->entries = (uint32_t)((uint64_t)st.st_size / entry_bytes);
     if (writable) {
-        if (ftruncate(f->fd, (off_t)max) != 0) {
+        if (ftruncate(fd, (off_t)max) != 0) {
             err = -errno;
             goto out_close_fd;
         }
-        err = map_file(f, max, true);
+        err = map_file(f, fd, max, true);
         if (err)
             goto out_close_fd;
+        f->active = true;
         f->max_entries = (uint32_t)(max / entry_bytes);
-        return 0;
+    } else {
+        err = map_file(f, fd, (size_t)st.st_size, false);
+        if (err)
+            goto out_close_fd;
+        f->max_entries = f->entries;
     }
-    err = map_file(f, (size_t)st.st_size, false);
-    if (err)
-        goto out_close_fd;
-    f->max_entries = f->entries;
-    /* Read-only: the mapping is all we need. */
-    close(f->fd);
-    f->fd = -1;
+    close(fd); /* the mapping is all we need */
     return 0;
 
 out_close_fd:
-    close(f->fd);
+    close(fd);
     st_idxfile_init_closed(f, entry_bytes);
     return err;
 }
 
-int st_idxfile_seal(st_idxfile_t *f, bool sync)
+int st_idxfile_seal(st_idxfile_t *f, const char *path, bool sync)
 {
-    if (f->fd < 0)
+    if (!f->active)
         return 0;
+    f->active = false;
     int err = 0;
-    if (ftruncate(f->fd, (off_t)f->entries * f->entry_bytes) != 0)
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)f->entries * f->entry_bytes) != 0)
         err = -errno;
-    if (sync && fdatasync(f->fd) != 0 && !err)
+    if (sync && fdatasync(fd) != 0 && !err)
         err = -errno;
-    close(f->fd);
-    f->fd = -1;
+    close(fd);
     /* The mapping may now extend past the end of the file; nothing reads there
      * (entries are fixed from now on), so it stays for lookups. */
     f->max_entries = f->entries;
@@ -138,8 +141,6 @@ void st_idxfile_close(st_idxfile_t *f)
 {
     if (f->map)
         munmap(f->map, f->map_bytes);
-    if (f->fd >= 0)
-        close(f->fd);
     st_idxfile_init_closed(f, f->entry_bytes);
 }
 
@@ -156,7 +157,7 @@ void st_oindex_entry(const st_idxfile_t *f, uint32_t i, int32_t *rel_offset, int
 void st_oindex_append(st_idxfile_t *f, int32_t rel_offset, int32_t pos)
 {
     ASSERT(f->entry_bytes == ST_OINDEX_ENTRY_BYTES);
-    ASSERT(f->fd >= 0 && f->entries < f->max_entries);
+    ASSERT(f->active && f->entries < f->max_entries);
     ASSERT(rel_offset >= 0 && pos >= 0);
     if (f->entries > 0) {
         int32_t last_rel, last_pos;
@@ -225,7 +226,7 @@ void st_tindex_entry(const st_idxfile_t *f, uint32_t i, int64_t *ts, int32_t *re
 void st_tindex_maybe_append(st_idxfile_t *f, int64_t ts, int32_t rel_offset)
 {
     ASSERT(f->entry_bytes == ST_TINDEX_ENTRY_BYTES);
-    if (f->fd < 0 || f->entries >= f->max_entries || rel_offset < 0)
+    if (!f->active || f->entries >= f->max_entries || rel_offset < 0)
         return;
     if (f->entries > 0) {
         int64_t last_ts;

@@ -179,8 +179,11 @@ int st_segment_seal(st_segment_t *seg, bool sync)
      * so the last entry of a time index always holds the segment's maximum. */
     st_tindex_maybe_append(&seg->tindex, seg->max_ts,
                            (int32_t)(seg->max_ts_offset - seg->base_offset));
-    int err = st_idxfile_seal(&seg->oindex, sync);
-    int err2 = st_idxfile_seal(&seg->tindex, sync);
+    char path[SL_MAX_PATH];
+    st_segment_file(seg, ".index", path, sizeof(path));
+    int err = st_idxfile_seal(&seg->oindex, path, sync);
+    st_segment_file(seg, ".timeindex", path, sizeof(path));
+    int err2 = st_idxfile_seal(&seg->tindex, path, sync);
     seg->sealed = true;
     seg->index_unsynced = !sync || err || err2;
     return err ? err : err2;

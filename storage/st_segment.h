@@ -12,8 +12,11 @@
  *   exactly what a reader needs: the open .log descriptor.
  *
  * Index file states
- *   active   fd open, preallocated to the maximum size and mapped read-write
- *   sealed   trimmed to entries * entry_bytes, fd closed, mapping kept for lookups
+ *   active   preallocated to the maximum size and mapped read-write; no fd is kept
+ *            (a partition costs one descriptor, its active .log: 10,000 partitions
+ *            fit under a 20,000 RLIMIT_NOFILE with connections beside them); the
+ *            file is reopened by path to be trimmed and synced when sealed
+ *   sealed   trimmed to entries * entry_bytes, mapping kept for lookups
  *            (never touched past the trimmed size: that would be SIGBUS)
  *   loaded   an existing file mapped read-only at its size (sealed segments of a
  *            log opened after a clean shutdown)
@@ -35,7 +38,7 @@
 #define ST_SEGMENT_NAME_DIGITS 20
 
 typedef struct st_idxfile {
-    int fd;       /* -1 once sealed (or for a loaded, read-only file) */
+    bool active;  /* mapped read-write, appendable; false once sealed or loaded read-only */
     uint8_t *map; /* NULL when map_bytes == 0 */
     size_t map_bytes;
     uint32_t entry_bytes; /* ST_OINDEX_ENTRY_BYTES or ST_TINDEX_ENTRY_BYTES */
@@ -116,8 +119,9 @@ int st_idxfile_create(st_idxfile_t *f, const char *path, uint32_t entry_bytes, u
  * entry, or larger than max_bytes when writable). */
 int st_idxfile_open(st_idxfile_t *f, const char *path, uint32_t entry_bytes, uint32_t max_bytes,
                     bool writable);
-/* Trims the file to its entries and closes the fd (optionally fdatasync first). */
-int st_idxfile_seal(st_idxfile_t *f, bool sync);
+/* Trims the file at path to its entries (optionally fdatasync after) and makes it
+ * read-only for the rest of its life. Returns 0 or -errno (sealed either way). */
+int st_idxfile_seal(st_idxfile_t *f, const char *path, bool sync);
 void st_idxfile_close(st_idxfile_t *f);
 void st_idxfile_init_closed(st_idxfile_t *f, uint32_t entry_bytes);
 
