@@ -457,9 +457,9 @@ void *sl_shard_main(void *arg)
         io_ring_run_once(&s->ring, 1000000);
     }
     sl_coord_destroy(s);
+    st_store_defer_close_sync(s->store); /* one syncfs instead of fsyncs per partition */
     close_all_logs(s);
-    s->storage_needs_recovery = st_store_needs_recovery(s->store);
-    st_store_close(s->store);
+    s->storage_needs_recovery = !st_store_close_clean(s->store);
     if (s->meta)
         sl_meta_unref(s->meta);
     s->meta = NULL;

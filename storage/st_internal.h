@@ -30,6 +30,10 @@
 #include "st_segment.h"
 #include "st_store.h"
 
+#include <sys/types.h>
+
+#define ST_MAX_SYNC_FS 16 /* distinct file systems one shutdown sync covers (log.dirs) */
+
 typedef struct st_write {
     struct st_write *next; /* FIFO link, or free-list link */
     st_log_t *log;
@@ -159,6 +163,12 @@ struct st_store {
     int64_t next_flush_check_ms;
     st_store_stats_t stats;
     bool needs_recovery;
+    /* Shutdown (st_store_defer_close_sync): clean closes skip per-file syncs and
+     * note the file systems that one syncfs each must cover at st_store_close. */
+    bool close_sync_deferred;
+    uint32_t sync_fs_count;
+    dev_t sync_fs_dev[ST_MAX_SYNC_FS];
+    char *sync_fs_dir[ST_MAX_SYNC_FS];
 };
 
 static inline st_segment_t *st_log_active(const st_log_t *l)
@@ -168,6 +178,8 @@ static inline st_segment_t *st_log_active(const st_log_t *l)
 }
 
 /* st_store.c */
+/* Deferred close sync: remember dir's file system (st_store_close syncs it). */
+void st_store_note_closed_dir(st_store_t *s, const char *dir);
 st_write_t *st_store_write_get(st_store_t *s);
 void st_store_write_put(st_store_t *s, st_write_t *w);
 uint32_t st_store_ring_free(const st_store_t *s);

@@ -314,32 +314,37 @@ static int segment_sync_index_files(st_segment_t *seg)
     return err;
 }
 
-/* Clean close of an idle log: data and index files durable, index files trimmed. */
+/* Clean close of an idle log: data and index files durable, index files trimmed.
+ * At shutdown (close_sync_deferred) the per-file syncs are left to the store's
+ * one syncfs per file system. */
 static void log_close_clean(st_log_t *l)
 {
+    bool sync = !l->store->close_sync_deferred;
     int err = 0;
     for (uint32_t i = 0; i < l->seg_count; i++) {
         st_segment_t *seg = l->segs[i];
         if (seg->data_unsynced && !l->fail_permanent) {
-            if (fdatasync(seg->log_fd) != 0 && !err)
+            if (sync && fdatasync(seg->log_fd) != 0 && !err)
                 err = -errno;
             seg->data_unsynced = false;
         }
         if (!seg->sealed) {
-            int e = st_segment_seal(seg, true);
+            int e = st_segment_seal(seg, sync);
             err = err ? err : e;
-        } else if (seg->index_unsynced) {
+        } else if (seg->index_unsynced && sync) {
             int e = segment_sync_index_files(seg);
             err = err ? err : e;
         }
     }
     if (!l->fail_err && !err)
-        (void)st_psnap_write(l, l->leo, true); /* failure logged: the next open replays */
-    if (l->dir_unsynced) {
+        (void)st_psnap_write(l, l->leo, sync); /* failure logged: the next open replays */
+    if (l->dir_unsynced && sync) {
         int e = st_fsync_dir(l->dir);
         err = err ? err : e;
         l->dir_unsynced = false;
     }
+    if (!sync)
+        st_store_note_closed_dir(l->store, l->dir);
     if (err || l->fail_err) {
         LOG_ERROR("storage: %s: not closed cleanly (%d, failure %d); the next start must "
                   "recover it",

@@ -6,8 +6,13 @@
 #include "st_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+static void st_store_close_logs(st_store_t *s);
 
 static int64_t default_clock(void *arg)
 {
@@ -66,10 +71,80 @@ int st_store_open(st_store_t **out, io_ring_t *ring, int shard_id)
     return 0;
 }
 
+void st_store_defer_close_sync(st_store_t *s)
+{
+    s->close_sync_deferred = true;
+}
+
+void st_store_note_closed_dir(st_store_t *s, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        LOG_ERROR("storage: %s: stat failed (%s); the next start must recover", dir,
+                  strerror(errno));
+        s->needs_recovery = true;
+        return;
+    }
+    for (uint32_t i = 0; i < s->sync_fs_count; i++)
+        if (s->sync_fs_dev[i] == st.st_dev)
+            return;
+    if (s->sync_fs_count == ST_MAX_SYNC_FS) {
+        LOG_ERROR("storage: logs on more than %d file systems; the next start must recover",
+                  ST_MAX_SYNC_FS);
+        s->needs_recovery = true;
+        return;
+    }
+    char *copy = strdup(dir);
+    if (!copy) {
+        s->needs_recovery = true;
+        return;
+    }
+    s->sync_fs_dev[s->sync_fs_count] = st.st_dev;
+    s->sync_fs_dir[s->sync_fs_count++] = copy;
+}
+
+/* One syncfs per file system that deferred closes touched: their data, index
+ * trims, snapshots and directory entries become durable together. */
+static void store_sync_closed(st_store_t *s)
+{
+    for (uint32_t i = 0; i < s->sync_fs_count; i++) {
+        int fd = open(s->sync_fs_dir[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0 || syncfs(fd) != 0) {
+            LOG_ERROR("storage: syncfs of the file system of %s failed (%s); the next start "
+                      "must recover",
+                      s->sync_fs_dir[i], strerror(errno));
+            s->needs_recovery = true;
+        }
+        if (fd >= 0)
+            close(fd);
+        free(s->sync_fs_dir[i]);
+    }
+    s->sync_fs_count = 0;
+}
+
+bool st_store_close_clean(st_store_t *s)
+{
+    ASSERT(s);
+    st_store_close_logs(s);
+    bool clean = !s->needs_recovery;
+    free(s->pool);
+    free(s);
+    return clean;
+}
+
 void st_store_close(st_store_t *s)
 {
     if (!s)
         return;
+    st_store_close_logs(s);
+    free(s->pool);
+    free(s);
+}
+
+/* Closes every open log, waits for the ones with I/O in flight, then runs the
+ * deferred sync. */
+static void st_store_close_logs(st_store_t *s)
+{
     for (st_log_t *l = s->logs, *next; l; l = next) {
         next = l->store_next;
         if (l->state == ST_LOG_OPEN)
@@ -90,8 +165,7 @@ void st_store_close(st_store_t *s)
             LOG_WARN("storage: still waiting for I/O of closed logs (%u turns)", waits);
     }
     ASSERT(s->logs || s->writes_in_use == 0);
-    free(s->pool);
-    free(s);
+    store_sync_closed(s);
 }
 
 void st_store_end_turn(st_store_t *s)

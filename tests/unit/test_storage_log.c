@@ -1039,6 +1039,40 @@ Test(storage_log, store_close_finishes_logs_with_io_in_flight)
     h_fini(&h);
 }
 
+Test(storage_log, deferred_close_sync_trims_indexes_and_reopens_clean)
+{
+    harness_t h;
+    h_init(&h);
+    st_log_t *l = h_open(&h, NULL, false);
+    acks_t a = {0};
+    uint8_t *b[40];
+    uint32_t len;
+    for (int i = 0; i < 40; i++) {
+        b[i] = make_batch(5, 300, 0, &len); /* > index.interval.bytes in all: entries */
+        cr_assert_eq(st_log_append(l, b[i], len, false, on_ack, &a), 0);
+    }
+    h_until(&h, &a.count, 40);
+    st_store_defer_close_sync(h.store);
+    cr_assert(st_store_close_clean(h.store), "closed clean with one syncfs");
+    /* The active index files were trimmed to their entries at the close. */
+    char path[320];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%020d.index", h.dir, 0);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert(st.st_size > 0 && st.st_size % 8 == 0 && st.st_size < 4096,
+              "trimmed .index (%lld bytes)", (long long)st.st_size);
+    snprintf(path, sizeof(path), "%s/%020d.timeindex", h.dir, 0);
+    cr_assert_eq(stat(path, &st), 0);
+    cr_assert(st.st_size > 0 && st.st_size % 12 == 0 && st.st_size < 4096);
+    cr_assert_eq(st_store_open(&h.store, &h.ring, 0), 0);
+    l = h_open(&h, NULL, false);
+    cr_assert_eq(st_log_end_offset(l), 200);
+    st_log_close(l);
+    for (int i = 0; i < 40; i++)
+        free(b[i]);
+    h_fini(&h);
+}
+
 /* --- ListOffsets MAX_TIMESTAMP ---------------------------------------------------- */
 
 /* A batch of n uncompressed records with the given (unordered) timestamps. */
