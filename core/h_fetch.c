@@ -48,7 +48,8 @@ typedef struct fetch_item {
     st_slice_t slice;
     /* origin */
     fe_part_t *out;
-    uint8_t *data;
+    uint8_t *data;     /* read buffer from the shard's pool, data_cap bytes asked */
+    uint32_t data_cap;
     uint32_t data_len;
     bool spliced; /* the slice stays pinned and is sent as a file piece */
     struct fetch_state *st;
@@ -108,7 +109,7 @@ static void free_buffers(void *arg)
     fetch_state_t *st = arg;
     release_slices(st);
     for (int32_t i = 0; i < st->item_count; i++) {
-        free(st->items[i]->data);
+        sl_pool_buf_put(&st->req->shard->pool, st->items[i]->data, st->items[i]->data_cap);
         st->items[i]->data = NULL;
     }
 }
@@ -280,7 +281,8 @@ static void fetch_resolved(sl_req_t *req)
             it->data_len = it->slice.len;
             continue;
         }
-        it->data = malloc(it->slice.len);
+        it->data_cap = it->slice.len;
+        it->data = sl_pool_buf_get(&req->shard->pool, it->data_cap);
         int rc = it->data ? io_submit_read(&req->shard->ring, it->slice.fd, it->data,
                                            it->slice.len, (uint64_t)it->slice.file_pos,
                                            fetch_read_done, it)

@@ -46,12 +46,12 @@ static void req_free(sl_req_t *req)
     for (sl_cleanup_t *cl = req->cleanups; cl; cl = cl->next)
         cl->fn(cl->arg);
     req->cleanups = NULL;
-    kp_arena_destroy(&req->arena);
-    free(req->frame);
-    free(req->resp_buf);
-    ASSERT(req->shard->inflight_requests > 0);
-    req->shard->inflight_requests--;
-    free(req);
+    sl_shard_t *s = req->shard;
+    sl_pool_buf_put(&s->pool, req->frame, req->frame_len);
+    sl_pool_buf_put(&s->pool, req->resp_buf, req->resp_cap);
+    ASSERT(s->inflight_requests > 0);
+    s->inflight_requests--;
+    sl_pool_req_put(&s->pool, req);
 }
 
 bool sl_req_on_free(sl_req_t *req, void (*fn)(void *arg), void *arg)
@@ -81,7 +81,7 @@ kp_writer_t *sl_req_begin_response(sl_req_t *req, size_t total_body_bytes,
         return NULL;
     }
     req->resp_cap = 4 + hsize + inline_body_bytes;
-    req->resp_buf = malloc(req->resp_cap);
+    req->resp_buf = sl_pool_buf_get(&req->shard->pool, req->resp_cap);
     if (!req->resp_buf) {
         sl_req_fail_close(req, "out of memory for a response");
         return NULL;
@@ -125,9 +125,9 @@ void sl_req_fail_close(sl_req_t *req, const char *why)
 static void conn_on_frame(sl_conn_t *c, uint8_t *frame, uint32_t len)
 {
     sl_shard_t *s = c->shard;
-    sl_req_t *req = calloc(1, sizeof(*req));
+    sl_req_t *req = sl_pool_req_get(&s->pool);
     if (!req) {
-        free(frame);
+        sl_pool_buf_put(&s->pool, frame, len);
         conn_close(c, "out of memory for a request");
         return;
     }
@@ -136,7 +136,6 @@ static void conn_on_frame(sl_conn_t *c, uint8_t *frame, uint32_t len)
     req->frame = frame;
     req->frame_len = len;
     req->start_ns = io_now_ns();
-    kp_arena_init(&req->arena, SL_MAX_REQUEST_ARENA_BYTES);
     s->inflight_requests++;
     if (c->tail)
         c->tail->next = req;
@@ -173,7 +172,7 @@ static void conn_feed(sl_conn_t *c, const uint8_t *p, size_t n)
                 conn_close(c, "bad frame size");
                 return;
             }
-            c->frame = malloc((size_t)size);
+            c->frame = sl_pool_buf_get(&c->shard->pool, (size_t)size);
             if (!c->frame) {
                 conn_close(c, "out of memory for a frame");
                 return;
@@ -203,7 +202,7 @@ static void conn_maybe_free(sl_conn_t *c)
     ASSERT(!c->recv_armed && !c->send_inflight && !c->head);
     sl_shard_t *s = c->shard;
     close(c->fd);
-    free(c->frame);
+    sl_pool_buf_put(&s->pool, c->frame, c->frame_len);
     c->frame = NULL;
     c->fd = -1;
     conn_set_state(c, SL_CONN_FREE);

@@ -367,6 +367,7 @@ static int shard_setup(sl_shard_t *s)
         return rc;
     }
     io_pipe_pool_init(&s->pipes, SL_PIPES_PER_SHARD, SL_PIPE_BYTES);
+    sl_pool_init(&s->pool);
     rc = io_timers_init(&s->timers, SL_TIMERS_PER_SHARD);
     if (rc < 0)
         return rc;
@@ -464,6 +465,7 @@ void *sl_shard_main(void *arg)
         sl_meta_unref(s->meta);
     s->meta = NULL;
     sl_conns_destroy(s);
+    sl_pool_destroy(&s->pool);
     sl_producer_ids_close(s->producer_ids);
     s->producer_ids = NULL;
     io_timers_destroy(&s->timers);

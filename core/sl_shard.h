@@ -28,6 +28,7 @@
 #include "sl_meta.h"
 #include "io_bufring.h"
 #include "io_splice.h"
+#include "sl_pool.h"
 #include "io_ring.h"
 #include "io_spsc.h"
 #include "io_timer.h"
@@ -70,6 +71,7 @@ typedef struct sl_shard {
     _Atomic int ring_fd; /* -1 until the ring exists */
     io_bufring_t bufring;
     io_pipe_pool_t pipes;             /* zero-copy fetch (io_splice.h) */
+    sl_pool_t pool;                   /* request and buffer caches (sl_pool.h) */
     struct sl_conn *pipe_waiters;     /* connections waiting for a pipe, FIFO */
     struct sl_conn *pipe_waiters_tail;
     io_timers_t timers;

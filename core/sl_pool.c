@@ -1,0 +1,136 @@
+/*
+ * sl_pool.c — per-shard request and buffer caches (sl_pool.h).
+ */
+#include "sl_base.h"
+#include "sl_pool.h"
+#include "sl_req.h"
+
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POOL_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define POOL_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POOL_POISON(p, n) ((void)(p), (void)(n))
+#define POOL_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* Class index of a request for bytes, or -1 above SL_POOL_MAX_BYTES. */
+static int pool_class(size_t bytes)
+{
+    ASSERT(bytes > 0);
+    if (bytes > ((size_t)1 << SL_POOL_MAX_SHIFT))
+        return -1;
+    int shift = SL_POOL_MIN_SHIFT;
+    while (((size_t)1 << shift) < bytes)
+        shift++;
+    return shift - SL_POOL_MIN_SHIFT;
+}
+
+static size_t class_bytes(int c)
+{
+    return (size_t)1 << (c + SL_POOL_MIN_SHIFT);
+}
+
+static uint32_t class_cap(int c)
+{
+    size_t n = SL_POOL_CLASS_BYTES / class_bytes(c);
+    return n < 2 ? 2 : (uint32_t)n;
+}
+
+void sl_pool_init(sl_pool_t *p)
+{
+    memset(p, 0, sizeof(*p));
+}
+
+void sl_pool_destroy(sl_pool_t *p)
+{
+    for (int c = 0; c < SL_POOL_CLASSES; c++) {
+        void *b = p->free_bufs[c];
+        while (b) {
+            POOL_UNPOISON(b, class_bytes(c));
+            void *next = *(void **)b;
+            free(b);
+            b = next;
+        }
+        p->free_bufs[c] = NULL;
+        p->free_count[c] = 0;
+    }
+    while (p->free_reqs) {
+        sl_req_t *r = p->free_reqs;
+        POOL_UNPOISON(r, sizeof(*r));
+        p->free_reqs = r->next;
+        kp_arena_destroy(&r->arena);
+        free(r);
+    }
+    p->free_req_count = 0;
+}
+
+void *sl_pool_buf_get(sl_pool_t *p, size_t bytes)
+{
+    int c = pool_class(bytes);
+    if (c < 0) {
+        p->stats.buf_misses++;
+        return malloc(bytes);
+    }
+    void *b = p->free_bufs[c];
+    if (b) {
+        POOL_UNPOISON(b, class_bytes(c));
+        p->free_bufs[c] = *(void **)b;
+        p->free_count[c]--;
+        p->stats.buf_hits++;
+        return b;
+    }
+    p->stats.buf_misses++;
+    return malloc(class_bytes(c));
+}
+
+void sl_pool_buf_put(sl_pool_t *p, void *buf, size_t bytes)
+{
+    if (!buf)
+        return;
+    int c = pool_class(bytes);
+    if (c < 0 || p->free_count[c] >= class_cap(c)) {
+        free(buf);
+        return;
+    }
+    *(void **)buf = p->free_bufs[c];
+    p->free_bufs[c] = buf;
+    p->free_count[c]++;
+    POOL_POISON(buf, class_bytes(c));
+}
+
+sl_req_t *sl_pool_req_get(sl_pool_t *p)
+{
+    sl_req_t *r = p->free_reqs;
+    if (!r) {
+        p->stats.req_misses++;
+        r = calloc(1, sizeof(*r));
+        if (r)
+            kp_arena_init(&r->arena, SL_MAX_REQUEST_ARENA_BYTES);
+        return r;
+    }
+    POOL_UNPOISON(r, sizeof(*r));
+    p->free_reqs = r->next;
+    p->free_req_count--;
+    p->stats.req_hits++;
+    kp_arena_t arena = r->arena; /* reset at put, first chunk kept */
+    memset(r, 0, sizeof(*r));
+    r->arena = arena;
+    return r;
+}
+
+void sl_pool_req_put(sl_pool_t *p, sl_req_t *req)
+{
+    if (p->free_req_count >= SL_POOL_MAX_REQS) {
+        kp_arena_destroy(&req->arena);
+        free(req);
+        return;
+    }
+    kp_arena_reset(&req->arena);
+    req->next = p->free_reqs;
+    p->free_reqs = req;
+    p->free_req_count++;
+    POOL_POISON(req, sizeof(*req));
+}

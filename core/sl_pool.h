@@ -1,0 +1,62 @@
+/*
+ * sl_pool.h — per-shard caches of requests and buffers, so that once warm the
+ * data path (receive a frame, decode it, answer it, read fetch slices) allocates
+ * nothing per request (ARCHITECTURE.md §1 "slab pools"; issue 5).
+ *
+ * Buffers
+ *   Power-of-two classes from SL_POOL_MIN_BYTES to SL_POOL_MAX_BYTES. get(n)
+ *   returns a buffer of at least n bytes from n's class; put(buf, n) must pass
+ *   the same n (the class is derived from it). A class caches at most
+ *   SL_POOL_CLASS_BYTES of free buffers (at least two); beyond that, and for
+ *   buffers larger than SL_POOL_MAX_BYTES, put frees. So the cache holds at most
+ *   classes x SL_POOL_CLASS_BYTES per shard, and nothing is ever handed out twice.
+ * Requests
+ *   sl_req_t objects are cached (at most SL_POOL_MAX_REQS) with their arena's
+ *   first chunk, which kp_arena_reset keeps.
+ * Threading: the owner shard only. Under AddressSanitizer cached memory is
+ * poisoned, so a use after put is reported as a use after free would be.
+ */
+#ifndef SL_POOL_H
+#define SL_POOL_H
+
+#include "sl_base.h"
+
+#define SL_POOL_MIN_SHIFT 10 /* 1 KiB */
+#define SL_POOL_MAX_SHIFT 20 /* 1 MiB */
+#define SL_POOL_CLASSES (SL_POOL_MAX_SHIFT - SL_POOL_MIN_SHIFT + 1)
+#define SL_POOL_CLASS_BYTES (4u * 1024 * 1024) /* free bytes cached per class */
+#define SL_POOL_MAX_REQS 1024
+
+struct sl_req;
+
+typedef struct sl_pool_stats {
+    uint64_t buf_hits;   /* get served from a cache */
+    uint64_t buf_misses; /* get that called malloc */
+    uint64_t req_hits;
+    uint64_t req_misses;
+} sl_pool_stats_t;
+
+typedef struct sl_pool {
+    void *free_bufs[SL_POOL_CLASSES]; /* singly linked through the first word */
+    uint32_t free_count[SL_POOL_CLASSES];
+    struct sl_req *free_reqs;         /* linked through req->next */
+    uint32_t free_req_count;
+    sl_pool_stats_t stats;
+} sl_pool_t;
+
+void sl_pool_init(sl_pool_t *p);
+/* Frees every cached buffer and request. */
+void sl_pool_destroy(sl_pool_t *p);
+
+/* A buffer of at least bytes (> 0), or NULL when malloc fails. */
+void *sl_pool_buf_get(sl_pool_t *p, size_t bytes);
+/* Gives back buf from sl_pool_buf_get(p, bytes) with the same bytes; NULL is ignored. */
+void sl_pool_buf_put(sl_pool_t *p, void *buf, size_t bytes);
+
+/* A zeroed request whose arena is initialised (maybe with a cached first
+ * chunk), or NULL when malloc fails. */
+struct sl_req *sl_pool_req_get(sl_pool_t *p);
+/* Resets the request's arena and caches it (or destroys and frees it). */
+void sl_pool_req_put(sl_pool_t *p, struct sl_req *req);
+
+#endif /* SL_POOL_H */
