@@ -18,6 +18,11 @@ const char *const pf_keys_names[PF_KEYS_COUNT] = {
     [PF_KEYS_SEQ] = "seq",
 };
 
+const char *const pf_engine_names[PF_ENGINE_COUNT] = {
+    [PF_ENGINE_RDKAFKA] = "rdkafka",
+    [PF_ENGINE_NATIVE] = "native",
+};
+
 /* Percentiles reported for every latency histogram, and their labels. */
 static const double pf_report_pcts[] = {50.0, 99.0, 99.9, 99.99};
 static const char *const pf_report_pct_names[] = {"p50", "p99", "p99.9", "p99.99"};
@@ -75,7 +80,7 @@ static void pf_report_print_latency(FILE *out, const char *label, const pf_hist_
 
 int pf_report_print(FILE *out, const pf_config_t *c, const pf_result_t *r)
 {
-    fprintf(out, "sluice-perf %s  engine=rdkafka\n", pf_mode_names[c->mode]);
+    fprintf(out, "sluice-perf %s  engine=%s\n", pf_mode_names[c->mode], pf_engine_names[c->engine]);
     fprintf(out, "settings: bootstrap=%s topic=%s partitions=%" PRId32 "\n", c->bootstrap, c->topic,
             r->partition_count);
     if (pf_mode_produces(c->mode))
@@ -88,12 +93,17 @@ int pf_report_print(FILE *out, const pf_config_t *c, const pf_result_t *r)
         fprintf(out, "%" PRIu64 " msg/s", c->rate);
     if (pf_mode_produces(c->mode))
         fprintf(out, "\n");
+    if (c->engine == PF_ENGINE_NATIVE)
+        fprintf(out, "          threads=%d connections=%d inflight=%d\n", c->threads,
+                c->connections, c->inflight);
     if (pf_mode_consumes(c->mode))
         fprintf(out, "          group=%s\n", c->group != NULL ? c->group : "(none: assign)");
     if (c->count > 0)
         fprintf(out, "          count=%" PRIu64, c->count);
     else
         fprintf(out, "          duration=%" PRId64 " s", c->duration_s);
+    if (c->find_rate)
+        fprintf(out, " (find-rate step)");
     fprintf(out, " warmup=%" PRId64 " s broker-pid=%ld wall=%.2f s%s\n", c->warmup_s,
             (long)c->broker_pid, r->wall_s, r->interrupted ? " INTERRUPTED" : "");
 
@@ -153,13 +163,15 @@ static void pf_json_latency(FILE *f, const char *name, const pf_hist_t *h)
     fprintf(f, ", \"max_ms\": %.6f}", (double)pf_hist_max(h) / PF_NS_PER_MS);
 }
 
-int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result_t *r)
+int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result_t *r,
+                         const pf_findrate_t *fr)
 {
     FILE *f = fopen(path, "w");
     if (f == NULL)
         return -errno;
-    fprintf(f, "{\n  \"engine\": \"rdkafka\",\n  \"mode\": \"%s\",\n  \"settings\": {",
-            pf_mode_names[c->mode]);
+    fprintf(f, "{\n  \"engine\": \"%s\",\n  \"mode\": \"%s\",\n  \"settings\": {",
+            pf_engine_names[c->engine], pf_mode_names[c->mode]);
+    fprintf(f, "\"engine\": \"%s\", ", pf_engine_names[c->engine]);
     fprintf(f, "\"bootstrap\": ");
     pf_json_string(f, c->bootstrap);
     fprintf(f, ", \"topic\": ");
@@ -181,8 +193,12 @@ int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result
     }
     fprintf(f,
             ", \"duration_s\": %" PRId64 ", \"count\": %" PRIu64 ", \"warmup_s\": %" PRId64
-            ", \"broker_pid\": %ld}",
+            ", \"broker_pid\": %ld",
             c->duration_s, c->count, c->warmup_s, (long)c->broker_pid);
+    if (c->engine == PF_ENGINE_NATIVE)
+        fprintf(f, ", \"threads\": %d, \"connections\": %d, \"inflight\": %d", c->threads,
+                c->connections, c->inflight);
+    fprintf(f, "}");
     fprintf(f, ",\n  \"wall_s\": %.6f,\n  \"interrupted\": %s", r->wall_s,
             r->interrupted ? "true" : "false");
     if (pf_mode_produces(c->mode)) {
@@ -213,6 +229,22 @@ int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result
                 r->broker_cpu_s, r->broker_cpu_s_per_gb);
     else
         fprintf(f, ",\n  \"broker_cpu\": null");
+    if (fr != NULL) {
+        fprintf(f,
+                ",\n  \"find_rate\": {\"metric\": \"%s\", \"p99_max_ms\": %.6f, "
+                "\"step_duration_s\": %" PRId64 ", \"max_rate_msg_per_s\": %" PRIu64
+                ", \"steps\": [",
+                c->mode == PF_MODE_E2E ? "e2e_p99" : "ack_p99", fr->p99_max_ms, c->step_duration_s,
+                pf_findrate_result(fr));
+        for (int i = 0; i < fr->step_count; i++)
+            fprintf(f,
+                    "%s\n    {\"rate\": %" PRIu64 ", \"achieved_msg_per_s\": %.3f, "
+                    "\"p99_ms\": %.6f, \"errors\": %" PRIu64 ", \"passed\": %s}",
+                    i == 0 ? "" : ",", fr->steps[i].rate, fr->steps[i].achieved_msg_s,
+                    fr->steps[i].p99_ms, fr->steps[i].errors,
+                    fr->steps[i].passed ? "true" : "false");
+        fprintf(f, "]}");
+    }
     fprintf(f, "\n}\n");
     int rc = ferror(f) ? -EIO : 0;
     if (fclose(f) != 0 && rc == 0)

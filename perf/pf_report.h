@@ -19,10 +19,17 @@
 
 #include "sl_base.h"
 #include "pf_hist.h"
+#include "pf_findrate.h"
 
 #include <sys/types.h>
 
 typedef enum pf_mode { PF_MODE_PRODUCE, PF_MODE_CONSUME, PF_MODE_E2E, PF_MODE_COUNT } pf_mode_t;
+
+typedef enum pf_engine {
+    PF_ENGINE_RDKAFKA, /* librdkafka clients (pf_rdk.h) */
+    PF_ENGINE_NATIVE,  /* the protocol spoken directly over io_uring (pf_native.h) */
+    PF_ENGINE_COUNT
+} pf_engine_t;
 
 typedef enum pf_keys {
     PF_KEYS_NONE,   /* null key: librdkafka's partitioner spreads records at random */
@@ -33,6 +40,7 @@ typedef enum pf_keys {
 
 extern const char *const pf_mode_names[PF_MODE_COUNT];
 extern const char *const pf_keys_names[PF_KEYS_COUNT];
+extern const char *const pf_engine_names[PF_ENGINE_COUNT];
 
 /* Latency histograms: 1 ns .. 1 hour, 3 significant digits (264 KiB each). */
 #define PF_LAT_LOWEST_NS 1
@@ -41,6 +49,7 @@ extern const char *const pf_keys_names[PF_KEYS_COUNT];
 
 typedef struct pf_config {
     pf_mode_t mode;
+    pf_engine_t engine;
     const char *bootstrap;
     const char *topic;
     const char *group;       /* consume / e2e: NULL = assign every partition, no group */
@@ -50,14 +59,23 @@ typedef struct pf_config {
     int32_t partitions;      /* > 0: create the topic with that many if missing; 0: must exist */
     uint32_t record_size;    /* value bytes, >= 8 (the send time is embedded) */
     pf_keys_t keys;
-    int64_t batch_size; /* librdkafka batch.size, bytes */
-    int64_t linger_ms;  /* librdkafka linger.ms */
+    int64_t batch_size; /* bytes: librdkafka batch.size; native: as many records
+                         * per batch as fit in it (at least 1) */
+    int64_t linger_ms;  /* librdkafka linger.ms; native (with --rate): the same rule */
     int producers;      /* librdkafka producer instances, one thread each */
+    int connections;    /* native: producer (and consumer) connections per thread */
+    int inflight;       /* native: requests in flight per connection */
+    int threads;        /* native: threads, one io_uring each */
     uint64_t rate;      /* records/s over all producers; 0 = as fast as possible */
     int64_t duration_s; /* measured seconds after warm-up; 0 when --count is used */
     uint64_t count;     /* records to produce (or consume); 0 when --duration is used */
     int64_t warmup_s;   /* seconds excluded from the figures */
     pid_t broker_pid;   /* 0: broker CPU not measured */
+    /* Rate discovery (--find-rate): steps of step_duration_s at rising rates. */
+    bool find_rate;
+    double p99_max_ms;       /* the bound on ack (produce) or e2e (e2e) p99 */
+    int64_t step_duration_s; /* measured seconds per step */
+    int max_steps;
 } pf_config_t;
 
 typedef struct pf_result {
@@ -94,8 +112,11 @@ void pf_result_destroy(pf_result_t *r);
 /* Writes the text report. Returns 0, or -EIO when the stream reports an error. */
 int pf_report_print(FILE *out, const pf_config_t *c, const pf_result_t *r);
 
-/* Writes the report as one JSON object to `path` (created or truncated).
- * Returns 0, or -errno when the file cannot be written. */
-int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result_t *r);
+/* Writes the report as one JSON object to `path` (created or truncated);
+ * with fr (rate discovery) it adds "find_rate": the bound, every step and the
+ * answer, r being the best passing step. Returns 0, or -errno when the file
+ * cannot be written. */
+int pf_report_write_json(const char *path, const pf_config_t *c, const pf_result_t *r,
+                         const pf_findrate_t *fr);
 
 #endif /* PF_REPORT_H */

@@ -1,18 +1,32 @@
 /*
  * sluice_perf_main.c — `sluice-perf`, the load generator (BENCHMARKS.md "What
  * the load generator must do"): command line, run orchestration, per-second
- * progress on stderr, final report on stdout (and --json).
+ * progress on stderr, final report on stdout (and --json), rate discovery.
  *
- * This first version drives the broker through librdkafka (pf_rdk.h); the
- * native io_uring engine with pre-encoded batches comes later, and so does
- * the rate-discovery mode. Timing model and warm-up: see pf_rdk.h.
+ * Engines: --engine rdkafka drives the broker through librdkafka (pf_rdk.h),
+ * what a real client gets; --engine native speaks the protocol itself over
+ * io_uring with pre-encoded batches (pf_native.h), so the generator is not
+ * the bottleneck. Both share the run model of pf_run.h (timing model without
+ * coordinated omission, warm-up) and the report of pf_report.h.
  *
- * Exit status: 0 run completed without delivery or consume errors; 1 the
- * broker or a delivery failed, e2e records went missing, or a signal cut the
- * run short (the report is still printed, marked INTERRUPTED); 2 bad usage.
+ * One run (perf_run_once): prepare the engine (topic, clients / connections),
+ * fix the start time, start, print progress each second until every worker is
+ * done, join, collect the figures. Rate discovery (--find-rate, pf_findrate.h)
+ * runs a series of such runs of --step-duration seconds at the rates the
+ * search asks for, prints one line per step and the answer, and reports the
+ * best passing step. A step that falls far behind its schedule is cut at
+ * twice its duration (it fails anyway: its latency counts from intended
+ * times).
+ *
+ * Exit status: 0 run completed without delivery or consume errors (find-rate:
+ * a passing rate was found); 1 the broker or a delivery failed, e2e records
+ * went missing, or a signal cut the run short (the report is still printed,
+ * marked INTERRUPTED); 2 bad usage.
  */
 #include "sl_base.h"
 #include "pf_cpu.h"
+#include "pf_findrate.h"
+#include "pf_native.h"
 #include "pf_rdk.h"
 #include "pf_report.h"
 
@@ -37,6 +51,7 @@
 #define PERF_TICK_NS 1000000000ULL
 #define PERF_NAP_NS 50000000ULL /* the main loop looks at signals / completion this often */
 #define PERF_ASSIGN_TIMEOUT_MS 30000
+#define PERF_DEFAULT_STEP_S 5
 
 static volatile sig_atomic_t perf_signalled;
 
@@ -65,6 +80,13 @@ enum {
     OPT_JSON,
     OPT_GROUP,
     OPT_ENGINE,
+    OPT_CONNECTIONS,
+    OPT_INFLIGHT,
+    OPT_THREADS,
+    OPT_FIND_RATE,
+    OPT_P99_MAX_MS,
+    OPT_STEP_DURATION,
+    OPT_MAX_STEPS,
 };
 
 static void perf_usage(FILE *out)
@@ -80,7 +102,9 @@ static void perf_usage(FILE *out)
             "  --topic T               topic (required)\n"
             "  --partitions N          create T with N partitions if it is missing\n"
             "                          (without it T must exist)\n"
-            "  --engine rdkafka        client engine; rdkafka is the only one so far\n"
+            "  --engine rdkafka|native rdkafka: librdkafka clients (default); native: the\n"
+            "                          protocol over io_uring, pre-encoded batches, one\n"
+            "                          thread (uncompressed only, no --group)\n"
             "  --duration S            measured seconds after the warm-up (default %d)\n"
             "  --count N               records to produce (consume: to read) instead\n"
             "  --warmup S              first S seconds left out of the figures (default 0)\n"
@@ -89,24 +113,46 @@ static void perf_usage(FILE *out)
             " produce / e2e:\n"
             "  --record-size B         value bytes, 8..%d (default 100); the first 8\n"
             "                          carry the intended send time\n"
-            "  --keys none|random|seq  8-byte keys (default none)\n"
+            "  --keys none|random|seq  8-byte keys (default none; native: keys do not\n"
+            "                          choose the partition, batches go round-robin)\n"
             "  --acks 0|1|all          (default 1)\n"
-            "  --compression none|lz4|zstd|snappy|gzip   (default none)\n"
-            "  --batch-size B          librdkafka batch.size (default 1000000)\n"
-            "  --linger-ms MS          librdkafka linger.ms (default 5)\n"
-            "  --producers N           producer instances, one thread each, 1..%d (default 1)\n"
+            "  --compression none|lz4|zstd|snappy|gzip   (default none; native: none only)\n"
+            "  --batch-size B          bytes per batch (default 1000000): librdkafka\n"
+            "                          batch.size; native: as many records as fit in B\n"
+            "                          bytes (at least 1) per batch, one batch a request\n"
+            "  --linger-ms MS          linger.ms (default 5): a batch that is not full waits\n"
+            "                          at most MS for more records (native: with --rate)\n"
+            "  --producers N           rdkafka: producer instances, one thread each, 1..%d\n"
+            "                          (default 1)\n"
             "  --rate R                records/s over all producers; 0 = max (default 0)\n"
+            " native engine:\n"
+            "  --connections N         connections per thread, 1..%d (default 1); the\n"
+            "                          consumer uses as many\n"
+            "  --inflight N            requests in flight per connection, 1..%d (default 5);\n"
+            "                          consume: fetch streams per connection (e2e: one)\n"
+            "  --threads N             threads, one io_uring each, 1..%d (default 1)\n"
             " consume / e2e:\n"
-            "  --group G               consume in group G (default: no group, every\n"
+            "  --group G               rdkafka: consume in group G (default: no group, every\n"
             "                          partition assigned; consume reads from the start,\n"
             "                          e2e from the end; e2e with a group should use a new\n"
-            "                          group, read from the latest offset)\n\n"
-            "Throughput counts record payload (key + value), MB = 10^6 bytes.\n"
-            "Not in this version: the native io_uring engine with pre-encoded batches,\n"
-            "rate discovery, several consumers.\n\n"
+            "                          group, read from the latest offset)\n"
+            " rate discovery (produce / e2e):\n"
+            "  --find-rate             steps at rising rates (from --rate, default %d/s;\n"
+            "                          doubling, then bisection) to find the highest rate\n"
+            "                          whose p99 (ack for produce, e2e for e2e) stays\n"
+            "                          within --p99-max-ms and that is reached (>= %.0f%%)\n"
+            "                          without errors\n"
+            "  --p99-max-ms X          the bound (required with --find-rate)\n"
+            "  --step-duration S       measured seconds per step (default 5)\n"
+            "  --max-steps N           at most N steps, 1..%d (default %d)\n\n"
+            "Throughput counts record payload (key + value), MB = 10^6 bytes.\n\n"
             "Exit status: 0 done without errors, 1 delivery/consume errors, e2e records\n"
-            "missing, or interrupted (the report is still printed), 2 bad usage.\n",
-            PERF_DEFAULT_DURATION_S, PERF_MAX_RECORD_BYTES, PF_MAX_PRODUCERS);
+            "missing, interrupted (the report is still printed), or no rate found;\n"
+            "2 bad usage.\n",
+            PERF_DEFAULT_DURATION_S, PERF_MAX_RECORD_BYTES, PF_MAX_PRODUCERS,
+            PF_NATIVE_MAX_CONNECTIONS, PF_NATIVE_MAX_INFLIGHT, PF_NATIVE_MAX_THREADS,
+            PF_FINDRATE_DEFAULT_START, PF_FINDRATE_MIN_ACHIEVED * 100.0, PF_FINDRATE_MAX_STEPS,
+            PF_FINDRATE_DEFAULT_STEPS);
 }
 
 static int perf_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -166,6 +212,13 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
         {"json", required_argument, NULL, OPT_JSON},
         {"group", required_argument, NULL, OPT_GROUP},
         {"engine", required_argument, NULL, OPT_ENGINE},
+        {"connections", required_argument, NULL, OPT_CONNECTIONS},
+        {"inflight", required_argument, NULL, OPT_INFLIGHT},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"find-rate", no_argument, NULL, OPT_FIND_RATE},
+        {"p99-max-ms", required_argument, NULL, OPT_P99_MAX_MS},
+        {"step-duration", required_argument, NULL, OPT_STEP_DURATION},
+        {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -183,6 +236,8 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
     c->mode = (pf_mode_t)mode;
 
     const char *produce_only = NULL; /* first producer option seen, for the error */
+    const char *native_only = NULL;  /* first native-engine option seen */
+    const char *rdkafka_only = NULL; /* first rdkafka-engine option seen */
     bool have_duration = false;
     int64_t v;
     int opt;
@@ -250,6 +305,7 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
                 return perf_usage_error("--producers must be 1..%d", PF_MAX_PRODUCERS);
             c->producers = (int)v;
             produce_only = "--producers";
+            rdkafka_only = "--producers";
             break;
         case OPT_RATE:
             if (perf_parse_i64(optarg, 0, (int64_t)PERF_MAX_RATE, &v) != 0)
@@ -287,9 +343,52 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
                 return perf_usage_error("--group must not be empty");
             c->group = optarg;
             break;
-        case OPT_ENGINE:
-            if (strcmp(optarg, "rdkafka") != 0)
-                return perf_usage_error("--engine: only 'rdkafka' exists in this version");
+        case OPT_ENGINE: {
+            int k = perf_one_of(optarg, pf_engine_names, PF_ENGINE_COUNT);
+            if (k < 0)
+                return perf_usage_error("--engine must be rdkafka or native");
+            c->engine = (pf_engine_t)k;
+            break;
+        }
+        case OPT_CONNECTIONS:
+            if (perf_parse_i64(optarg, 1, PF_NATIVE_MAX_CONNECTIONS, &v) != 0)
+                return perf_usage_error("--connections must be 1..%d", PF_NATIVE_MAX_CONNECTIONS);
+            c->connections = (int)v;
+            native_only = "--connections";
+            break;
+        case OPT_INFLIGHT:
+            if (perf_parse_i64(optarg, 1, PF_NATIVE_MAX_INFLIGHT, &v) != 0)
+                return perf_usage_error("--inflight must be 1..%d", PF_NATIVE_MAX_INFLIGHT);
+            c->inflight = (int)v;
+            native_only = "--inflight";
+            break;
+        case OPT_THREADS:
+            if (perf_parse_i64(optarg, 1, PF_NATIVE_MAX_THREADS, &v) != 0)
+                return perf_usage_error("--threads must be 1..%d", PF_NATIVE_MAX_THREADS);
+            c->threads = (int)v;
+            native_only = "--threads";
+            break;
+        case OPT_FIND_RATE:
+            c->find_rate = true;
+            break;
+        case OPT_P99_MAX_MS: {
+            char *end;
+            errno = 0;
+            double x = strtod(optarg, &end);
+            if (errno != 0 || *end != '\0' || end == optarg || !(x > 0.0) || x > 3600000.0)
+                return perf_usage_error("--p99-max-ms must be a positive number of ms");
+            c->p99_max_ms = x;
+            break;
+        }
+        case OPT_STEP_DURATION:
+            if (perf_parse_i64(optarg, 1, PERF_MAX_SECONDS, &v) != 0)
+                return perf_usage_error("--step-duration must be 1..%d seconds", PERF_MAX_SECONDS);
+            c->step_duration_s = v;
+            break;
+        case OPT_MAX_STEPS:
+            if (perf_parse_i64(optarg, 1, PF_FINDRATE_MAX_STEPS, &v) != 0)
+                return perf_usage_error("--max-steps must be 1..%d", PF_FINDRATE_MAX_STEPS);
+            c->max_steps = (int)v;
             break;
         case 'h':
             perf_usage(stdout);
@@ -313,6 +412,26 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
                                 produce_only);
     if (c->mode == PF_MODE_PRODUCE && c->group != NULL)
         return perf_usage_error("--group is for consume and e2e");
+    if (native_only != NULL && c->engine != PF_ENGINE_NATIVE)
+        return perf_usage_error("%s is an option of --engine native", native_only);
+    if (rdkafka_only != NULL && c->engine == PF_ENGINE_NATIVE)
+        return perf_usage_error("%s is an option of --engine rdkafka (native: --threads)",
+                                rdkafka_only);
+    if (c->find_rate) {
+        if (c->mode == PF_MODE_CONSUME)
+            return perf_usage_error("--find-rate is for produce and e2e");
+        if (c->p99_max_ms <= 0.0)
+            return perf_usage_error("--find-rate needs --p99-max-ms");
+        if (c->count > 0 || have_duration)
+            return perf_usage_error("--find-rate runs steps of --step-duration; no --count "
+                                    "or --duration");
+    } else if (c->p99_max_ms > 0.0 || c->step_duration_s != PERF_DEFAULT_STEP_S ||
+               c->max_steps != PF_FINDRATE_DEFAULT_STEPS) {
+        return perf_usage_error("--p99-max-ms, --step-duration and --max-steps go with "
+                                "--find-rate");
+    }
+    if (c->engine == PF_ENGINE_NATIVE && pf_native_check_config(c) != 0)
+        return PERF_EXIT_USAGE;
     return -1;
 }
 
@@ -436,6 +555,10 @@ static void perf_monitor(pf_run_t *run, perf_snap_t *warm, double *cpu_start, bo
         }
         if (perf_all_finished(run))
             break;
+        /* A find-rate step far behind its schedule has failed already. */
+        if (c->find_rate && c->count == 0 &&
+            now >= run->send_end_ns + (uint64_t)c->duration_s * PERF_TICK_NS)
+            atomic_store(&run->stop, true);
         uint64_t wake = SL_MIN(next_tick, now + PERF_NAP_NS);
         if (!warm_taken)
             wake = SL_MIN(wake, run->warm_end_ns);
@@ -487,9 +610,184 @@ static void perf_collect(pf_run_t *run, const perf_snap_t *warm, pf_result_t *r)
     }
 }
 
+/* One run of configuration c into r (initialised by the caller). Returns
+ * 0 when the run took place (r filled; its errors are in r), or
+ * PERF_EXIT_FAIL when the engine could not be set up (printed). */
+static int perf_run_once(const pf_config_t *c, pf_result_t *r)
+{
+    bool native = c->engine == PF_ENGINE_NATIVE;
+    /* pf_run_t holds PF_MAX_PRODUCERS workers: too large for the stack. */
+    pf_run_t *run = calloc(1, sizeof(*run));
+    if (run == NULL || pf_run_init(run, c, native ? c->threads : c->producers) != 0) {
+        fprintf(stderr, "sluice-perf: out of memory\n");
+        free(run);
+        return PERF_EXIT_FAIL;
+    }
+    int rc = PERF_EXIT_FAIL;
+    if (native) {
+        if (pf_native_prepare(run) != 0)
+            goto out;
+    } else {
+        if (pf_rdk_topic_prepare(run) != 0)
+            goto out;
+        if (run->producer_count > 0 && pf_rdk_producers_create(run) != 0)
+            goto out;
+        if (run->have_consumer && pf_rdk_consumer_create(run) != 0)
+            goto out;
+        if (run->have_consumer && c->group != NULL &&
+            pf_rdk_consumer_wait_assigned(run, PERF_ASSIGN_TIMEOUT_MS) != 0)
+            goto out;
+    }
+
+    run->realtime_offset_ns = pf_realtime_ns() - (int64_t)pf_now_ns();
+    run->start_ns = pf_now_ns();
+    run->warm_end_ns = run->start_ns + (uint64_t)c->warmup_s * 1000000000ULL;
+    run->send_end_ns =
+        c->count > 0 ? UINT64_MAX : run->warm_end_ns + (uint64_t)c->duration_s * 1000000000ULL;
+    bool started = true;
+    if (native) {
+        pf_native_start(run);
+    } else {
+        if (run->have_consumer && pf_rdk_consumer_start(run) != 0)
+            started = false;
+        if (started && run->producer_count > 0 && pf_rdk_producers_start(run) != 0)
+            started = false;
+    }
+    if (!started) {
+        atomic_store(&run->stop, true);
+        pf_rdk_join(run);
+        goto out;
+    }
+
+    perf_snap_t warm = {0};
+    double cpu_start = 0.0, cpu_end = 0.0;
+    bool have_cpu = false;
+    perf_monitor(run, &warm, &cpu_start, &have_cpu);
+    if (native)
+        pf_native_join(run);
+    else
+        pf_rdk_join(run);
+    if (have_cpu && pf_cpu_read_seconds(c->broker_pid, &cpu_end) != 0)
+        have_cpu = false;
+
+    perf_collect(run, &warm, r);
+    r->interrupted = perf_signalled != 0;
+    if (have_cpu) {
+        r->have_broker_cpu = true;
+        r->broker_cpu_s = cpu_end - cpu_start;
+        uint64_t moved = r->produce_measured_bytes + r->consume_measured_bytes;
+        r->broker_cpu_s_per_gb = moved > 0 ? r->broker_cpu_s / ((double)moved / 1e9) : 0.0;
+    }
+    rc = 0;
+out:
+    if (native) {
+        pf_native_join(run);
+        pf_native_release(run);
+    } else {
+        pf_rdk_release(run);
+    }
+    pf_run_destroy(run);
+    free(run);
+    return rc;
+}
+
+/* Exit status of a completed run. */
+static int perf_exit_status(const pf_config_t *c, const pf_result_t *r)
+{
+    if (r->produce_errors > 0 || r->consume_errors > 0 || r->interrupted)
+        return PERF_EXIT_FAIL;
+    if (c->mode == PF_MODE_E2E && r->consume_records < r->produce_acked)
+        return PERF_EXIT_FAIL;
+    return PERF_EXIT_OK;
+}
+
+static void perf_write_json(const pf_config_t *c, const pf_result_t *r, const pf_findrate_t *fr)
+{
+    if (c->json_path == NULL)
+        return;
+    int err = pf_report_write_json(c->json_path, c, r, fr);
+    if (err != 0)
+        fprintf(stderr, "sluice-perf: cannot write %s: %s\n", c->json_path, strerror(-err));
+}
+
+/* Rate discovery: steps until the search is over; reports the best step. */
+static int perf_find_rate(const pf_config_t *c)
+{
+    pf_findrate_t *fr = calloc(1, sizeof(*fr));
+    pf_result_t best, step;
+    if (fr == NULL || pf_result_init(&best) != 0) {
+        fprintf(stderr, "sluice-perf: out of memory\n");
+        free(fr);
+        return PERF_EXIT_FAIL;
+    }
+    pf_findrate_init(fr, c->p99_max_ms, c->rate > 0 ? c->rate : PF_FINDRATE_DEFAULT_START,
+                     c->max_steps);
+    bool e2e = c->mode == PF_MODE_E2E;
+    pf_config_t best_config = *c;
+    bool have_best = false;
+    int rc = PERF_EXIT_OK;
+    uint64_t rate;
+    while ((rate = pf_findrate_next(fr)) != 0 && !perf_signalled) {
+        pf_config_t sc = *c;
+        sc.rate = rate;
+        sc.duration_s = c->step_duration_s;
+        sc.count = 0;
+        fprintf(stderr, "sluice-perf: find-rate step %d: %" PRIu64 " msg/s for %" PRId64 " s\n",
+                fr->step_count + 1, rate, sc.duration_s);
+        if (pf_result_init(&step) != 0) {
+            rc = PERF_EXIT_FAIL;
+            break;
+        }
+        if (perf_run_once(&sc, &step) != 0) {
+            pf_result_destroy(&step);
+            rc = PERF_EXIT_FAIL;
+            break;
+        }
+        const pf_hist_t *h = e2e ? &step.e2e_latency : &step.ack_latency;
+        double p99_ms = pf_hist_count(h) > 0 ? (double)pf_hist_percentile(h, 99.0) / 1e6 : 1e12;
+        double achieved =
+            e2e ? (step.consume_measured_s > 0
+                       ? (double)step.consume_measured_records / step.consume_measured_s
+                       : 0.0)
+                : (step.produce_measured_s > 0
+                       ? (double)step.produce_measured_records / step.produce_measured_s
+                       : 0.0);
+        uint64_t errors = step.produce_errors + step.consume_errors;
+        if (e2e && step.consume_records < step.produce_acked)
+            errors += step.produce_acked - step.consume_records;
+        bool passed = pf_findrate_record(fr, rate, p99_ms, achieved, errors);
+        printf("find-rate step %2d: rate %10" PRIu64 " msg/s  achieved %10.0f msg/s  %s p99 "
+               "%10.3f ms  errors %" PRIu64 "  %s\n",
+               fr->step_count, rate, achieved, e2e ? "e2e" : "ack", p99_ms, errors,
+               passed ? "pass" : "FAIL");
+        fflush(stdout);
+        if (passed && rate == pf_findrate_result(fr)) {
+            pf_result_destroy(&best);
+            best = step;
+            best_config = sc;
+            have_best = true;
+        } else {
+            pf_result_destroy(&step);
+        }
+    }
+    printf("max rate under p99 <= %.3f ms (%s): %" PRIu64 " msg/s (%d steps)\n", c->p99_max_ms,
+           e2e ? "e2e" : "ack", pf_findrate_result(fr), fr->step_count);
+    if (have_best) {
+        printf("report of the best step:\n");
+        pf_report_print(stdout, &best_config, &best);
+    }
+    perf_write_json(&best_config, &best, fr);
+    if (pf_findrate_result(fr) == 0 || perf_signalled)
+        rc = PERF_EXIT_FAIL;
+    pf_result_destroy(&best);
+    free(fr);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     pf_config_t c = {
+        .engine = PF_ENGINE_RDKAFKA,
         .bootstrap = "localhost:9092",
         .acks = "1",
         .compression = "none",
@@ -498,6 +796,11 @@ int main(int argc, char **argv)
         .batch_size = 1000000,
         .linger_ms = 5,
         .producers = 1,
+        .connections = 1,
+        .inflight = 5,
+        .threads = 1,
+        .step_duration_s = PERF_DEFAULT_STEP_S,
+        .max_steps = PF_FINDRATE_DEFAULT_STEPS,
     };
     int rc = perf_parse(argc, argv, &c);
     if (rc >= 0)
@@ -511,84 +814,26 @@ int main(int argc, char **argv)
             return PERF_EXIT_USAGE;
         }
     }
-
-    /* pf_run_t holds PF_MAX_PRODUCERS workers: too large for the stack. */
-    pf_run_t *run = calloc(1, sizeof(*run));
-    if (run == NULL || pf_run_init(run, &c) != 0) {
-        fprintf(stderr, "sluice-perf: out of memory\n");
-        free(run);
-        return PERF_EXIT_FAIL;
-    }
-    pf_result_t r;
-    if (pf_result_init(&r) != 0) {
-        fprintf(stderr, "sluice-perf: out of memory\n");
-        pf_run_destroy(run);
-        free(run);
-        return PERF_EXIT_FAIL;
-    }
-    rc = PERF_EXIT_FAIL;
-    if (pf_rdk_topic_prepare(run) != 0)
-        goto out;
-    if (run->producer_count > 0 && pf_rdk_producers_create(run) != 0)
-        goto out;
-    if (run->have_consumer && pf_rdk_consumer_create(run) != 0)
-        goto out;
-
     struct sigaction sa = {.sa_handler = perf_on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
 
-    if (run->have_consumer && c.group != NULL &&
-        pf_rdk_consumer_wait_assigned(run, PERF_ASSIGN_TIMEOUT_MS) != 0)
-        goto out;
+    if (c.find_rate)
+        return perf_find_rate(&c);
 
-    run->realtime_offset_ns = pf_realtime_ns() - (int64_t)pf_now_ns();
-    run->start_ns = pf_now_ns();
-    run->warm_end_ns = run->start_ns + (uint64_t)c.warmup_s * 1000000000ULL;
-    run->send_end_ns =
-        c.count > 0 ? UINT64_MAX : run->warm_end_ns + (uint64_t)c.duration_s * 1000000000ULL;
-    bool started = true;
-    if (run->have_consumer && pf_rdk_consumer_start(run) != 0)
-        started = false;
-    if (started && run->producer_count > 0 && pf_rdk_producers_start(run) != 0)
-        started = false;
-    if (!started) {
-        atomic_store(&run->stop, true);
-        pf_rdk_join(run);
-        goto out;
+    pf_result_t r;
+    if (pf_result_init(&r) != 0) {
+        fprintf(stderr, "sluice-perf: out of memory\n");
+        return PERF_EXIT_FAIL;
     }
-
-    perf_snap_t warm = {0};
-    double cpu_start = 0.0, cpu_end = 0.0;
-    bool have_cpu = false;
-    perf_monitor(run, &warm, &cpu_start, &have_cpu);
-    pf_rdk_join(run);
-    if (have_cpu && pf_cpu_read_seconds(c.broker_pid, &cpu_end) != 0)
-        have_cpu = false;
-
-    perf_collect(run, &warm, &r);
-    r.interrupted = perf_signalled != 0;
-    if (have_cpu) {
-        r.have_broker_cpu = true;
-        r.broker_cpu_s = cpu_end - cpu_start;
-        uint64_t moved = r.produce_measured_bytes + r.consume_measured_bytes;
-        r.broker_cpu_s_per_gb = moved > 0 ? r.broker_cpu_s / ((double)moved / 1e9) : 0.0;
+    rc = perf_run_once(&c, &r);
+    if (rc == 0) {
+        pf_report_print(stdout, &c, &r);
+        perf_write_json(&c, &r, NULL);
+        rc = perf_exit_status(&c, &r);
     }
-    pf_report_print(stdout, &c, &r);
-    if (c.json_path != NULL) {
-        int err = pf_report_write_json(c.json_path, &c, &r);
-        if (err != 0)
-            fprintf(stderr, "sluice-perf: cannot write %s: %s\n", c.json_path, strerror(-err));
-    }
-    rc = PERF_EXIT_OK;
-    if (r.produce_errors > 0 || r.consume_errors > 0 || r.interrupted)
-        rc = PERF_EXIT_FAIL;
-    if (c.mode == PF_MODE_E2E && r.consume_records < r.produce_acked)
-        rc = PERF_EXIT_FAIL;
-out:
-    pf_run_destroy(run);
     pf_result_destroy(&r);
-    free(run);
     return rc;
 }

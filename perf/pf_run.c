@@ -1,0 +1,91 @@
+/*
+ * pf_run.c — see pf_run.h.
+ */
+#include "pf_run.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+uint64_t pf_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * PF_NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+int64_t pf_realtime_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * (int64_t)PF_NS_PER_S + ts.tv_nsec;
+}
+
+static int pf_worker_init(pf_worker_t *w, pf_run_t *run, int index)
+{
+    memset(w, 0, sizeof(*w));
+    w->run = run;
+    w->index = index;
+    w->rng = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)index * 0xD1B54A32D192ED03ULL) ^ pf_now_ns();
+    if (w->rng == 0)
+        w->rng = 1;
+    if (pf_hist_init(&w->final_hist, PF_LAT_LOWEST_NS, PF_LAT_HIGHEST_NS, PF_LAT_DIGITS) != 0)
+        return -ENOMEM;
+    if (pf_hist_init(&w->interval_hist, PF_LAT_LOWEST_NS, PF_LAT_HIGHEST_NS, PF_LAT_DIGITS) != 0) {
+        pf_hist_destroy(&w->final_hist);
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&w->interval_lock, NULL);
+    return 0;
+}
+
+static void pf_worker_destroy(pf_worker_t *w)
+{
+    ASSERT(w->rk == NULL); /* the engine released its client (pf_rdk_release) */
+    pf_hist_destroy(&w->final_hist);
+    pf_hist_destroy(&w->interval_hist);
+    pthread_mutex_destroy(&w->interval_lock);
+}
+
+int pf_run_init(pf_run_t *run, const pf_config_t *config, int producers)
+{
+    ASSERT(producers >= 0 && producers <= PF_MAX_PRODUCERS);
+    memset(run, 0, sizeof(*run));
+    run->config = config;
+    bool produces = config->mode != PF_MODE_CONSUME;
+    run->producer_count = produces ? producers : 0;
+    run->have_consumer = config->mode != PF_MODE_PRODUCE;
+    for (int i = 0; i < run->producer_count; i++) {
+        if (pf_worker_init(&run->producers[i], run, i) != 0) {
+            run->producer_count = i;
+            run->have_consumer = false;
+            pf_run_destroy(run);
+            return -ENOMEM;
+        }
+    }
+    if (run->have_consumer && pf_worker_init(&run->consumer, run, 0) != 0) {
+        run->have_consumer = false;
+        pf_run_destroy(run);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+void pf_run_destroy(pf_run_t *run)
+{
+    for (int i = 0; i < run->producer_count; i++)
+        pf_worker_destroy(&run->producers[i]);
+    if (run->have_consumer)
+        pf_worker_destroy(&run->consumer);
+    run->producer_count = 0;
+    run->have_consumer = false;
+}
+
+void pf_worker_record(pf_worker_t *w, uint64_t latency_ns, uint64_t count, bool measured)
+{
+    if (measured)
+        pf_hist_record_n(&w->final_hist, latency_ns, count);
+    pthread_mutex_lock(&w->interval_lock);
+    pf_hist_record_n(&w->interval_hist, latency_ns, count);
+    pthread_mutex_unlock(&w->interval_lock);
+}
