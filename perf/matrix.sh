@@ -19,7 +19,8 @@
 #                    a fresh directory under /var/tmp, removed at the end)
 #
 # Rows (BENCHMARKS.md, issue 5), per engine, against one release broker started
-# here with its defaults (fresh log dir, loopback, a free port):
+# here with its defaults (fresh log dir, loopback, a free port; retention 1 GiB
+# per partition so max-rate rows cannot fill the disk):
 #   produce-100B-acks1   100-byte records, acks=1, 8 partitions, max rate
 #   produce-1K-acks1     1 KiB records, acks=1, 8 partitions, max rate
 #   produce-1K-acksall   1 KiB records, acks=all, 8 partitions, max rate
@@ -95,8 +96,11 @@ free_port() {
 PORT=$(free_port)
 BOOT=127.0.0.1:$PORT
 mkdir -p "$SCRATCH/log"
+# Defaults but for retention: max-rate rows write GBs; 1 GiB per partition
+# bounds the disk used while keeping what the consume row reads.
 "$SLUICED" --override "listeners=PLAINTEXT://$BOOT" --override "log.dirs=$SCRATCH/log" \
-    >"$OUT/broker.log" 2>&1 &
+    --override log.retention.bytes=1073741824 --override log.segment.bytes=268435456 \
+    --override log.retention.check.interval.ms=5000 >"$OUT/broker.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 1 100); do
     (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
