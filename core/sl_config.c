@@ -379,37 +379,6 @@ int sl_config_load_file(sl_config_t *c, const char *path, char *err, size_t err_
     return rc;
 }
 
-int sl_config_load_env(sl_config_t *c, char *const *envp, char *err, size_t err_len)
-{
-    for (char *const *e = envp; e && *e; e++) {
-        if (strncmp(*e, "SLUICE_", 7) != 0)
-            continue;
-        const char *eq = strchr(*e, '=');
-        if (!eq)
-            continue;
-        char key[256];
-        size_t n = (size_t)(eq - (*e + 7));
-        if (n == 0 || n >= sizeof(key))
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            char ch = (*e)[7 + i];
-            key[i] = ch == '_' ? '.' : (char)tolower((unsigned char)ch);
-        }
-        key[n] = 0;
-        char why[512];
-        int r = sl_config_set(c, key, eq + 1, why, sizeof(why));
-        if (r == 1) {
-            LOG_WARN("config: environment variable %.*s names no setting; ignored",
-                     (int)(eq - *e), *e);
-        } else if (r != 0) {
-            if (err)
-                snprintf(err, err_len, "environment %.*s: %s", (int)(eq - *e), *e, why);
-            return r;
-        }
-    }
-    return 0;
-}
-
 int sl_config_finish(sl_config_t *c, char *err, size_t err_len)
 {
     c->log_dir_count = 0;

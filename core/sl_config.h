@@ -3,12 +3,22 @@
  *
  * Sources, lowest to highest precedence: built-in defaults, a server.properties
  * file (Kafka's syntax: key=value or key: value, '#'/'!' comments, trailing '\'
- * continues a line), environment overrides SLUICE_<NAME> (issue 6), then
+ * continues a line), environment variables SLUICE_<NAME> (below), then
  * command-line `--override key=value`. Every setting is described once in a
  * table (name, type, default, range, doc) that drives parsing, validation and
- * later DescribeConfigs. Unknown keys are logged and ignored, as Kafka does;
- * an invalid value for a known key is an error that stops start-up with a clear
- * message.
+ * later DescribeConfigs. Unknown keys in the file are logged and ignored, as
+ * Kafka does; an unknown SLUICE_ variable, an unknown --override or an invalid
+ * value anywhere is an error that stops start-up with a clear message.
+ *
+ * Environment names (sl_config_env.c) follow Apache Kafka's docker image
+ * (KAFKA_ there): drop the SLUICE_ prefix, lower-case, then '___' -> '-',
+ * '__' -> '_', '_' -> '.', so SLUICE_LOG_RETENTION_HOURS=24 sets
+ * log.retention.hours and SLUICE_ADVERTISED_LISTENERS sets advertised.listeners.
+ * No setting has '_' or '-' in its name today; the escapes keep the mapping
+ * total. Variables that are not settings but are read by sluice's own image,
+ * tools and tests are skipped (sl_config_env_reserved below); any other
+ * SLUICE_ variable must name a setting, so a typo stops the broker instead of
+ * being silently ignored in a container.
  *
  * The struct is filled on the main thread before shards start and is read-only
  * afterwards (shards may read it freely).
@@ -142,8 +152,27 @@ int sl_config_set(sl_config_t *c, const char *key, const char *value, char *err,
  * SL_ERR_PROTO with "path:line: reason" in err. */
 int sl_config_load_file(sl_config_t *c, const char *path, char *err, size_t err_len);
 
-/* Applies SLUICE_<NAME> environment variables (dots as underscores, upper case).
- * Returns 0 or SL_ERR_PROTO with a reason in err. */
+#define SL_CONFIG_ENV_PREFIX "SLUICE_"
+
+/* Maps an environment variable name (with or without its "=value") to the
+ * setting name it stands for, into key (key_len bytes with the NUL). Does not
+ * check that the setting exists. Returns 0; SL_ERR_PROTO if the name does not
+ * start with SLUICE_ or has nothing after it; SL_ERR_LIMIT if the setting
+ * name does not fit key (key is then ""). */
+int sl_config_env_to_key(const char *var, char *key, size_t key_len);
+
+/* True if the variable (name, with or without "=value") is one of the SLUICE_
+ * names that are not settings: the image's SLUICE_HEALTHCHECK_BOOTSTRAP, and
+ * the test harness's SLUICE_BOOTSTRAP, SLUICE_CLI, SLUICE_STATE_DIR,
+ * SLUICE_DATA_DIR, SLUICE_RECORD_COUNT, SLUICE_AUTO_PARTITIONS and SLUICE_IT_*.
+ * sl_config_load_env() skips them. */
+bool sl_config_env_reserved(const char *var);
+
+/* Applies every SLUICE_<NAME>=value of envp (a NULL-terminated environ-style
+ * array; NULL means none) in order, skipping the reserved names. Returns 0, or
+ * SL_ERR_PROTO with "environment SLUICE_X: reason" in err at the first variable
+ * that names no setting or holds an invalid value; settings applied before it
+ * stay applied (start-up stops anyway). */
 int sl_config_load_env(sl_config_t *c, char *const *envp, char *err, size_t err_len);
 
 /* Derived values and cross-field checks (log.dirs split, advertised.listeners
