@@ -4,12 +4,14 @@
  *
  *   sluiced [server.properties] [--override key=value ...]
  *
- * Start-up: settings (file, then SLUICE_* environment, then --override), log
- * dirs created, clean-shutdown markers taken (absent => the logs are
- * recovered), the metadata log replayed, then one shard thread per core. The
- * main thread then only waits for SIGTERM/SIGINT; on the first it asks every
- * shard to stop (closing connections, finishing in-flight writes, closing logs
- * cleanly) and, if all went well, writes the clean-shutdown markers.
+ * Start-up: settings (file, then SLUICE_* environment, then --override; any
+ * mistake exits with status 2 and a message), io_uring probed, log dirs
+ * created, clean-shutdown markers taken (absent in a non-empty dir => the logs
+ * are recovered; the log says which), the metadata log replayed, then one
+ * shard thread per core. The main thread then only waits for SIGTERM/SIGINT;
+ * on the first it asks every shard to stop (closing connections, finishing
+ * in-flight writes, closing logs cleanly) and, if all went well, writes the
+ * clean-shutdown markers.
  */
 #include "sl_base.h"
 #include "sl_config.h"
@@ -19,6 +21,7 @@
 #include "sl_topic_config.h"
 #include "st_store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -61,6 +64,22 @@ static int lock_log_dir(const char *dir)
     return -EWOULDBLOCK;
 }
 
+/* True if dir holds nothing but a .lock: a new log dir (a fresh volume), which
+ * has no clean-shutdown marker yet nothing to recover either. */
+static bool log_dir_is_empty(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool empty = true;
+    struct dirent *de;
+    while (empty && (de = readdir(d)) != NULL)
+        empty = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+                strcmp(de->d_name, ".lock") == 0;
+    closedir(d);
+    return empty;
+}
+
 #define SLUICE_VERSION "0.1.0"
 
 static void usage(FILE *f)
@@ -69,8 +88,11 @@ static void usage(FILE *f)
                "       sluiced --help | --version\n\n"
                "Settings use Kafka's names (listeners, advertised.listeners, log.dirs,\n"
                "num.partitions, auto.create.topics.enable, socket.request.max.bytes, ...) plus\n"
-               "num.shards (0 = one shard per core) and log.level. Environment variables\n"
-               "SLUICE_<NAME> (dots as underscores) override the file; --override wins.\n");
+               "num.shards (0 = one shard per core) and log.level.\n\n"
+               "Precedence: defaults < the file < environment < --override. An environment\n"
+               "variable SLUICE_<NAME> sets the setting NAME lower-cased with '_' read as '.'\n"
+               "('__' as '_', '___' as '-'): SLUICE_LOG_RETENTION_HOURS=24 sets\n"
+               "log.retention.hours. A SLUICE_ variable that names no setting stops start-up.\n");
 }
 
 static int mkdir_p(const char *path)
@@ -199,6 +221,22 @@ int main(int argc, char **argv, char **envp)
         return 2;
     sl_log_set_level((sl_log_level_t)b->config.log_level);
 
+    /* The main thread's ring (it rings the shards' doorbells at shutdown) is
+     * also the probe for io_uring: a kernel or sandbox without it fails here,
+     * before anything is touched, with the fix instead of one error per shard.
+     * Static, so that the early returns below leak nothing. */
+    static io_ring_t main_ring;
+    int ring_rc = io_ring_init(&main_ring, 64, 64);
+    if (ring_rc != 0) {
+        LOG_ERROR("io_uring is not available: %s. sluiced needs it. In a container, the "
+                  "default seccomp profile of Docker 25+ and Podman blocks it: run with "
+                  "--security-opt seccomp=unconfined, or a profile that allows io_uring_setup, "
+                  "io_uring_enter and io_uring_register. On the host, check the sysctl "
+                  "kernel.io_uring_disabled (must be 0).",
+                  strerror(-ring_rc));
+        return 1;
+    }
+
     /* A log dir that cannot be used is reported and taken offline; the broker
      * runs on the others and stops only when none is usable (as Kafka does). */
     int online = 0;
@@ -206,7 +244,7 @@ int main(int argc, char **argv, char **envp)
     for (int i = 0; i < b->config.log_dir_count; i++) {
         const char *dir = b->config.log_dirs[i];
         int rc = mkdir_p(dir);
-        bool clean = false;
+        bool clean = false, empty = false;
         if (rc == 0) {
             rc = lock_log_dir(dir);
             if (rc == -EWOULDBLOCK) {
@@ -215,8 +253,10 @@ int main(int argc, char **argv, char **envp)
                 return 1;
             }
         }
-        if (rc == 0)
+        if (rc == 0) {
+            empty = log_dir_is_empty(dir);
             rc = st_clean_marker_take(dir, &clean);
+        }
         if (rc == 0 && access(dir, W_OK) != 0)
             rc = -errno;
         if (rc != 0) {
@@ -231,8 +271,9 @@ int main(int argc, char **argv, char **envp)
             b->metadata_log_dir = i;
         b->log_dirs_clean[i] = clean;
         LOG_INFO("log dir %s: %s", dir,
-                 clean ? "clean shutdown, no recovery needed"
-                       : "no clean-shutdown marker: logs will be recovered");
+                 clean   ? "clean shutdown, no recovery needed"
+                 : empty ? "new and empty, no recovery needed"
+                         : "no clean-shutdown marker: logs will be recovered");
     }
     if (online == 0) {
         LOG_ERROR("no usable log dir among log.dirs=%s", b->config.log_dirs_raw);
@@ -298,9 +339,6 @@ int main(int argc, char **argv, char **envp)
                  SLUICE_VERSION, b->shard_count, b->listener.host[0] ? b->listener.host : "*",
                  b->listener.port, b->advertised.host, b->advertised.port);
 
-    io_ring_t main_ring;
-    int rc = io_ring_init(&main_ring, 64, 64);
-    ASSERT(rc == 0);
     if (!failed) {
         int sig = 0;
         while (sigwait(&sigs, &sig) != 0)
