@@ -15,8 +15,8 @@
 # Exit status: 0 if every test passed, 1 otherwise, 2 bad usage.
 #
 # Python tests get SLUICE_BOOTSTRAP, SLUICE_CLI (the sluice binary),
-# SLUICE_DATA_DIR (the broker's log.dirs), SLUICE_PERF (sluice-perf) and
-# SLUICE_BROKER_PID among other variables (pytest_phase).
+# SLUICE_DATA_DIR (the broker's log.dirs), SLUICE_IT_PERF (sluice-perf) and
+# SLUICE_IT_BROKER_PID among other variables (pytest_phase).
 #
 # The tests are the test_* functions below, listed in TESTS with their time
 # budgets; any tests/integration/test_NAME.py without a function of its own
@@ -407,7 +407,7 @@ test_rdk_durability() {
 pytest_phase() { # FILE TEST
     SLUICE_BOOTSTRAP=$BOOT SLUICE_STATE_DIR=$WORK SLUICE_RECORD_COUNT=$RECORD_COUNT \
         SLUICE_CLI=$CLI_BIN SLUICE_DATA_DIR=$WORK/data SLUICED=$BROKER_BIN \
-        SLUICE_PERF=$BUILD_DIR/perf/sluice-perf SLUICE_BROKER_PID=$BROKER_PID \
+        SLUICE_IT_PERF=$BUILD_DIR/perf/sluice-perf SLUICE_IT_BROKER_PID=$BROKER_PID \
         SLUICE_AUTO_PARTITIONS=$AUTO_PARTITIONS SLUICE_SOCKET_REQUEST_MAX_BYTES=$MAX_REQUEST_BYTES \
         t "$PY" -m pytest -p no:cacheprovider -q -rfE "$HERE/$1${2:+::$2}"
 }

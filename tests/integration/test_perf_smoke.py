@@ -8,7 +8,8 @@ them all, and a short e2e run at a fixed rate loses nothing. --json output is
 parsed, --broker-pid gives a CPU figure, a bad option is a usage error (2), and
 the native engine refuses what it does not do with a message.
 
-Environment (set by run.sh): SLUICE_BOOTSTRAP, SLUICE_PERF, SLUICE_BROKER_PID.
+Environment (set by run.sh): SLUICE_BOOTSTRAP, SLUICE_IT_PERF, SLUICE_IT_BROKER_PID (SLUICE_IT_*: never
+broker settings, see core/sl_config_env.c).
 """
 
 import json
@@ -18,8 +19,8 @@ import subprocess
 import tempfile
 
 BOOT = os.environ["SLUICE_BOOTSTRAP"]
-PERF = os.environ["SLUICE_PERF"]
-PID = os.environ.get("SLUICE_BROKER_PID", "")
+PERF = os.environ["SLUICE_IT_PERF"]
+PID = os.environ.get("SLUICE_IT_BROKER_PID", "")
 COUNT = 20000
 
 
