@@ -8,7 +8,7 @@
  *    (the first non-empty partition always keeps at least one whole batch,
  *    KIP-74); if fewer than min_bytes are available and max_wait has not
  *    passed, release the slices and park (woken by appends or the deadline).
- * 3. Slices of at least SL_SPLICE_MIN_BYTES stay pinned and go out zero-copy:
+ * 3. Slices of at least fetch.splice.min.bytes stay pinned and go out zero-copy:
  *    the response names them as file pieces (sl_req.h) and the connection
  *    splices file -> pipe -> socket (io_splice.h); they are unpinned when the
  *    request is freed, after the send. Smaller slices are read through the ring
@@ -276,7 +276,8 @@ static void fetch_resolved(sl_req_t *req)
             memset(&it->slice, 0, sizeof(it->slice));
             continue;
         }
-        if (it->slice.len >= SL_SPLICE_MIN_BYTES) {
+        int32_t splice_min = req->shard->config->fetch_splice_min_bytes;
+        if (splice_min >= 0 && it->slice.len >= (uint32_t)splice_min) {
             it->spliced = true;
             it->data_len = it->slice.len;
             continue;

@@ -23,6 +23,9 @@ const sl_config_desc_t sl_config_descs[] = {
      INT32_MAX, "SO_RCVBUF of client sockets (-1 = OS default)"},
     {"max.connections.per.shard", SL_CFG_INT, OFF(max_connections_per_shard), "16384", 1,
      SL_MAX_CONNS_PER_SHARD, "Connection slots preallocated per shard"},
+    {"fetch.splice.min.bytes", SL_CFG_INT, OFF(fetch_splice_min_bytes), "65536", -1, INT32_MAX,
+     "Fetch slices of at least this many bytes are sent zero-copy (splice file -> pipe -> "
+     "socket), smaller ones by read + send; -1 never splices (sluice's own setting)"},
     {"node.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "This broker's id in Metadata"},
     {"broker.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "Alias of node.id"},
     {"num.shards", SL_CFG_INT, OFF(num_shards), "0", 0, SL_MAX_SHARDS,

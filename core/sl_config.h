@@ -41,6 +41,7 @@ typedef struct sl_config {
     int32_t socket_send_buffer_bytes;
     int32_t socket_receive_buffer_bytes;
     int32_t max_connections_per_shard;
+    int32_t fetch_splice_min_bytes; /* -1: never splice */
     /* identity */
     int32_t node_id;
     /* threads */

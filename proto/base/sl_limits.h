@@ -19,7 +19,6 @@
 #define SL_RECV_BUF_BYTES (32 * 1024)    /* 512 x 32 KiB = 16 MiB per shard */
 #define SL_PIPES_PER_SHARD 64            /* zero-copy fetch pipes (io_splice.h) */
 #define SL_PIPE_BYTES (1024 * 1024)      /* asked of F_SETPIPE_SZ; the kernel may grant less */
-#define SL_SPLICE_MIN_BYTES (64 * 1024)  /* fetch slices at least this long are spliced */
 #define SL_TIMERS_PER_SHARD 65536
 /* A Fetch response carries at most this much record data (Kafka's broker
  * fetch.max.bytes default); each partition's read buffer is capped by it too,
