@@ -665,7 +665,8 @@ static void restore_dir(const char *dir, const saved_file_t *files, int n)
     closedir(d);
     for (int i = 0; i < n; i++) {
         char p[512];
-        snprintf(p, sizeof(p), "%s/%s", dir, files[i].name);
+        int pn = snprintf(p, sizeof(p), "%s/%s", dir, files[i].name);
+        cr_assert(pn > 0 && (size_t)pn < sizeof(p));
         int fd = open(p, O_CREAT | O_WRONLY | O_TRUNC, 0644);
         cr_assert_eq(write(fd, files[i].data, files[i].len), (ssize_t)files[i].len);
         close(fd);
