@@ -25,7 +25,8 @@
 #   produce-1K-acks1     1 KiB records, acks=1, 8 partitions, max rate
 #   produce-1K-acksall   1 KiB records, acks=all, 8 partitions, max rate
 #   consume-1K           reads what produce-1K-acks1 wrote (page cache), all partitions
-#   e2e-1K-100k          1 KiB records at 100,000 msg/s, acks=1, 8 partitions
+#   e2e-1K-100k          1 KiB records at 100,000 msg/s, acks=1, 8 partitions,
+#                        linger 0 (a latency row: batches leave when due)
 # Every row passes --broker-pid, so each reports broker CPU-seconds per GB.
 # Ratios in the table: produce acks=1 MB/s and consume MB/s over iperf3
 # loopback (1 MiB writes); produce acks=all MB/s over fio write+fsync; ack p99
@@ -141,7 +142,7 @@ for engine in $ENGINES; do
         status=1
     fi
     row e2e-1K-100k "$engine" e2e --topic "m-$t-e2e" --partitions 8 --record-size 1024 \
-        --acks 1 --rate 100000 "${timed[@]}"
+        --acks 1 --rate 100000 --linger-ms 0 "${timed[@]}"
 done
 
 python3 "$ROOT/perf/matrix_report.py" "$OUT" || status=1
