@@ -57,6 +57,7 @@ void sl_pool_destroy(sl_pool_t *p)
         p->free_bufs[c] = NULL;
         p->free_count[c] = 0;
     }
+    p->cached_bytes = 0;
     while (p->free_reqs) {
         sl_req_t *r = p->free_reqs;
         POOL_UNPOISON(r, sizeof(*r));
@@ -79,6 +80,7 @@ void *sl_pool_buf_get(sl_pool_t *p, size_t bytes)
         POOL_UNPOISON(b, class_bytes(c));
         p->free_bufs[c] = *(void **)b;
         p->free_count[c]--;
+        p->cached_bytes -= class_bytes(c);
         p->stats.buf_hits++;
         return b;
     }
@@ -91,13 +93,15 @@ void sl_pool_buf_put(sl_pool_t *p, void *buf, size_t bytes)
     if (!buf)
         return;
     int c = pool_class(bytes);
-    if (c < 0 || p->free_count[c] >= class_cap(c)) {
+    if (c < 0 || p->free_count[c] >= class_cap(c) ||
+        p->cached_bytes + class_bytes(c) > SL_POOL_MAX_CACHED_BYTES) {
         free(buf);
         return;
     }
     *(void **)buf = p->free_bufs[c];
     p->free_bufs[c] = buf;
     p->free_count[c]++;
+    p->cached_bytes += class_bytes(c);
     POOL_POISON(buf, class_bytes(c));
 }
 

@@ -32,14 +32,23 @@ Test(core_pool, a_class_caches_a_bounded_number)
 {
     sl_pool_t p;
     sl_pool_init(&p);
-    enum { N = 64 };
+    enum { N = 80 };
     void *b[N];
     for (int i = 0; i < N; i++)
         b[i] = sl_pool_buf_get(&p, 1 << 20);
     for (int i = 0; i < N; i++)
         sl_pool_buf_put(&p, b[i], 1 << 20);
     int c = 20 - SL_POOL_MIN_SHIFT;
-    cr_assert_eq(p.free_count[c], SL_POOL_CLASS_BYTES >> 20, "4 MiB of 1 MiB buffers kept");
+    cr_assert_eq(p.free_count[c], SL_POOL_CLASS_BYTES >> 20, "32 MiB of 1 MiB buffers kept");
+    cr_assert_eq(p.cached_bytes, SL_POOL_CLASS_BYTES);
+    /* All classes together stay under the shard-wide bound. */
+    void *h[N];
+    for (int i = 0; i < N; i++)
+        h[i] = sl_pool_buf_get(&p, 1 << 19);
+    for (int i = 0; i < N; i++)
+        sl_pool_buf_put(&p, h[i], 1 << 19);
+    cr_assert_leq(p.cached_bytes, SL_POOL_MAX_CACHED_BYTES);
+    cr_assert_eq(p.free_count[c - 1], (SL_POOL_MAX_CACHED_BYTES - SL_POOL_CLASS_BYTES) >> 19);
     sl_pool_destroy(&p);
     cr_assert_eq(p.free_count[c], 0);
 }
