@@ -27,7 +27,8 @@
 #   consume-1K           reads what produce-1K-acks1 wrote (page cache), all partitions
 #   e2e-1K-100k          1 KiB records at 100,000 msg/s, acks=1, 8 partitions,
 #                        linger 0 (a latency row: batches leave when due)
-# Every row passes --broker-pid, so each reports broker CPU-seconds per GB.
+# Every row passes --broker-pid, so each reports broker CPU-seconds per GB, and
+# starts after a sync(1), so no row pays for the previous one's dirty pages.
 # Ratios in the table: produce acks=1 MB/s and consume MB/s over iperf3
 # loopback (1 MiB writes); produce acks=all MB/s over fio write+fsync; ack p99
 # over fdatasync p99. Goals are printed beside them; nothing here fails on a
@@ -115,6 +116,10 @@ row() {
     local name=$1 engine=$2 mode=$3
     shift 3
     local json=$OUT/rows/$name.$engine.json
+    # Start each row with no dirty page cache left by the previous one: its
+    # writeback (and the dirty-page throttling it brings) would land in this
+    # row's figures. What was written stays cached for the consume row.
+    timeout 300 sync || true
     log "$name ($engine)"
     if ! timeout $((DURATION + WARMUP + 120)) "$PERF" "$mode" --engine "$engine" \
         --bootstrap-server "$BOOT" --broker-pid "$BROKER_PID" --json "$json" "$@" \
