@@ -575,6 +575,13 @@ static void conn_open(sl_shard_t *s, int fd)
     conn_arm_recv(c);
 }
 
+static void accept_backoff_done(void *ctx)
+{
+    sl_shard_t *s = ctx;
+    if (!s->accept_armed && !s->stopping)
+        accept_arm(s);
+}
+
 static void on_accept(void *ctx, int32_t res, uint32_t flags)
 {
     sl_shard_t *s = ctx;
@@ -586,7 +593,22 @@ static void on_accept(void *ctx, int32_t res, uint32_t flags)
         else
             conn_open(s, res);
     } else if (res != -ECANCELED && res != -EAGAIN && res != -EINTR) {
-        LOG_WARN("accept failed: %s", strerror(-res));
+        /* Out of descriptors or memory: the connection stays in the backlog and
+         * an immediate retry fails the same way, so wait before accepting again
+         * (and warn once a second, not once a retry). */
+        s->accept_errors++;
+        uint64_t now = io_now_ms();
+        if (now - s->accept_warned_ms >= 1000) {
+            LOG_WARN("accept failed: %s (%llu times so far); retrying in %d ms", strerror(-res),
+                     (unsigned long long)s->accept_errors, SL_ACCEPT_BACKOFF_MS);
+            s->accept_warned_ms = now;
+        }
+        if (io_timer_armed(&s->accept_backoff))
+            return;
+        if (!s->accept_armed && !s->stopping &&
+            io_timer_arm(&s->timers, &s->accept_backoff,
+                         io_now_ns() + SL_ACCEPT_BACKOFF_MS * 1000000ULL) == 0)
+            return;
     }
     if (!s->accept_armed && !s->stopping)
         accept_arm(s);
@@ -613,6 +635,7 @@ int sl_conns_init(sl_shard_t *s)
         s->conns[i].free_next = s->conn_free;
         s->conn_free = &s->conns[i];
     }
+    io_timer_setup(&s->accept_backoff, accept_backoff_done, s);
     accept_arm(s);
     return s->accept_armed ? 0 : -EBUSY;
 }
@@ -621,6 +644,8 @@ void sl_conns_shutdown(sl_shard_t *s)
 {
     if (s->accept_armed)
         io_ring_cancel(&s->ring, s->accept_token);
+    if (io_timer_armed(&s->accept_backoff))
+        io_timer_cancel(&s->timers, &s->accept_backoff);
     if (s->listen_fd >= 0) {
         close(s->listen_fd);
         s->listen_fd = -1;

@@ -81,6 +81,9 @@ typedef struct sl_shard {
     int listen_fd;
     io_token_t accept_token;
     bool accept_armed;
+    io_timer_t accept_backoff;  /* re-arms accept after a resource error (EMFILE...) */
+    uint64_t accept_errors;
+    uint64_t accept_warned_ms;
     struct sl_conn *conns;
     struct sl_conn *conn_free;
     uint32_t conn_count;
