@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,6 +122,27 @@ static int online_cpus(void)
         return CPU_COUNT(&set);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
+}
+
+/* Every partition holds one descriptor (its active .log) and every connection
+ * one: raise the soft RLIMIT_NOFILE to the hard limit, as Kafka's users do by
+ * hand, and say what it allows. */
+static void raise_fd_limit(const sl_config_t *c)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            rl.rlim_cur = was;
+    }
+    uint64_t slots = (uint64_t)c->max_connections_per_shard * (uint64_t)online_cpus();
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 4096 + slots)
+        LOG_INFO("open files limit %llu (hard %llu): partitions plus connections must stay "
+                 "below it (one descriptor each); raise it with ulimit -n / --ulimit nofile",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 }
 
 static int load_config(sl_broker_t *b, int argc, char **argv, char **envp)
@@ -220,6 +242,7 @@ int main(int argc, char **argv, char **envp)
     if (load_config(b, argc, argv, envp) != 0)
         return 2;
     sl_log_set_level((sl_log_level_t)b->config.log_level);
+    raise_fd_limit(&b->config);
 
     /* The main thread's ring (it rings the shards' doorbells at shutdown) is
      * also the probe for io_uring: a kernel or sandbox without it fails here,
