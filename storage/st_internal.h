@@ -164,11 +164,13 @@ struct st_store {
     st_store_stats_t stats;
     bool needs_recovery;
     /* Shutdown (st_store_defer_close_sync): clean closes skip per-file syncs and
-     * note the file systems that one syncfs each must cover at st_store_close. */
+     * st_store_close runs one syncfs per file system holding logs instead. The
+     * descriptors are opened when the first log of a file system opens, so the
+     * syncfs reports every writeback error since then (errseq is sampled at open). */
     bool close_sync_deferred;
     uint32_t sync_fs_count;
     dev_t sync_fs_dev[ST_MAX_SYNC_FS];
-    char *sync_fs_dir[ST_MAX_SYNC_FS];
+    int sync_fs_fd[ST_MAX_SYNC_FS];
 };
 
 static inline st_segment_t *st_log_active(const st_log_t *l)
@@ -178,8 +180,10 @@ static inline st_segment_t *st_log_active(const st_log_t *l)
 }
 
 /* st_store.c */
-/* Deferred close sync: remember dir's file system (st_store_close syncs it). */
-void st_store_note_closed_dir(st_store_t *s, const char *dir);
+/* Remembers dir's file system for the shutdown syncfs (st_store_link_log). */
+void st_store_note_fs(st_store_t *s, const char *dir);
+/* Whether dir's file system has a shutdown-sync descriptor. */
+bool st_store_fs_noted(const st_store_t *s, const char *dir);
 st_write_t *st_store_write_get(st_store_t *s);
 void st_store_write_put(st_store_t *s, st_write_t *w);
 uint32_t st_store_ring_free(const st_store_t *s);

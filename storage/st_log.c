@@ -167,6 +167,11 @@ int st_log_segs_push(st_log_t *l, st_segment_t *seg)
  * index files are trimmed only once nothing can be repaired into them. */
 void st_log_seal_committed(st_log_t *l)
 {
+    /* A deleted log's files are gone (and its directory's name may already be
+     * a new log's: sealing reopens index files by path); a closing log seals
+     * everything in log_close_clean. */
+    if (l->state != ST_LOG_OPEN)
+        return;
     while (l->first_unsealed + 1 < l->seg_count) {
         st_segment_t *seg = l->segs[l->first_unsealed];
         if (seg->committed < seg->size)
@@ -319,7 +324,9 @@ static int segment_sync_index_files(st_segment_t *seg)
  * one syncfs per file system. */
 static void log_close_clean(st_log_t *l)
 {
-    bool sync = !l->store->close_sync_deferred;
+    /* A log whose file system has no syncfs descriptor (stat/open failed at
+     * open, or more than ST_MAX_SYNC_FS file systems) syncs its own files. */
+    bool sync = !l->store->close_sync_deferred || !st_store_fs_noted(l->store, l->dir);
     int err = 0;
     for (uint32_t i = 0; i < l->seg_count; i++) {
         st_segment_t *seg = l->segs[i];
@@ -343,8 +350,6 @@ static void log_close_clean(st_log_t *l)
         err = err ? err : e;
         l->dir_unsynced = false;
     }
-    if (!sync)
-        st_store_note_closed_dir(l->store, l->dir);
     if (err || l->fail_err) {
         LOG_ERROR("storage: %s: not closed cleanly (%d, failure %d); the next start must "
                   "recover it",

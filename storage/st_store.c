@@ -76,48 +76,50 @@ void st_store_defer_close_sync(st_store_t *s)
     s->close_sync_deferred = true;
 }
 
-void st_store_note_closed_dir(st_store_t *s, const char *dir)
+void st_store_note_fs(st_store_t *s, const char *dir)
 {
     struct stat st;
     if (stat(dir, &st) != 0) {
-        LOG_ERROR("storage: %s: stat failed (%s); the next start must recover", dir,
-                  strerror(errno));
-        s->needs_recovery = true;
-        return;
+        LOG_WARN("storage: %s: stat failed (%s)", dir, strerror(errno));
+        return; /* its close then syncs per file (see log_close_clean) */
     }
     for (uint32_t i = 0; i < s->sync_fs_count; i++)
         if (s->sync_fs_dev[i] == st.st_dev)
             return;
-    if (s->sync_fs_count == ST_MAX_SYNC_FS) {
-        LOG_ERROR("storage: logs on more than %d file systems; the next start must recover",
-                  ST_MAX_SYNC_FS);
-        s->needs_recovery = true;
+    if (s->sync_fs_count == ST_MAX_SYNC_FS)
         return;
-    }
-    char *copy = strdup(dir);
-    if (!copy) {
-        s->needs_recovery = true;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        LOG_WARN("storage: %s: open failed (%s)", dir, strerror(errno));
         return;
     }
     s->sync_fs_dev[s->sync_fs_count] = st.st_dev;
-    s->sync_fs_dir[s->sync_fs_count++] = copy;
+    s->sync_fs_fd[s->sync_fs_count++] = fd;
 }
 
-/* One syncfs per file system that deferred closes touched: their data, index
- * trims, snapshots and directory entries become durable together. */
+bool st_store_fs_noted(const st_store_t *s, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return false;
+    for (uint32_t i = 0; i < s->sync_fs_count; i++)
+        if (s->sync_fs_dev[i] == st.st_dev)
+            return true;
+    return false;
+}
+
+/* One syncfs per file system holding logs (deferred closes only): their data,
+ * index trims, snapshots and directory entries become durable together, and a
+ * writeback error since the file system's first log opened is reported. */
 static void store_sync_closed(st_store_t *s)
 {
     for (uint32_t i = 0; i < s->sync_fs_count; i++) {
-        int fd = open(s->sync_fs_dir[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0 || syncfs(fd) != 0) {
-            LOG_ERROR("storage: syncfs of the file system of %s failed (%s); the next start "
-                      "must recover",
-                      s->sync_fs_dir[i], strerror(errno));
+        if (s->close_sync_deferred && syncfs(s->sync_fs_fd[i]) != 0) {
+            LOG_ERROR("storage: syncfs failed (%s); the next start must recover",
+                      strerror(errno));
             s->needs_recovery = true;
         }
-        if (fd >= 0)
-            close(fd);
-        free(s->sync_fs_dir[i]);
+        close(s->sync_fs_fd[i]);
     }
     s->sync_fs_count = 0;
 }
@@ -333,6 +335,7 @@ void st_store_note_flush_ms(st_store_t *s, int64_t flush_ms)
 
 void st_store_link_log(st_store_t *s, st_log_t *l)
 {
+    st_store_note_fs(s, l->dir);
     st_store_note_flush_ms(s, l->cfg.flush_ms);
     l->store = s;
     l->store_prev = NULL;
