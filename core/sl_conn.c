@@ -18,7 +18,6 @@ static void conn_try_send(sl_conn_t *c);
 static void conn_close(sl_conn_t *c, const char *why);
 static void conn_arm_recv(sl_conn_t *c);
 static void accept_arm(sl_shard_t *s);
-static void pipe_wait_remove(sl_conn_t *c);
 
 /* Legal transitions: FREE->OPEN, OPEN->CLOSING, CLOSING->FREE. */
 static const bool conn_transitions[SL_CONN_STATE_COUNT][SL_CONN_STATE_COUNT] = {
@@ -219,8 +218,6 @@ static void conn_close(sl_conn_t *c, const char *why)
         return;
     LOG_DEBUG("closing connection %s: %s", c->peer, why);
     conn_set_state(c, SL_CONN_CLOSING);
-    if (c->pipe_waiting)
-        pipe_wait_remove(c);
     if (c->recv_armed)
         io_ring_cancel(&c->shard->ring, c->recv_token);
     /* Wake any send blocked on a full socket so it fails fast. */
@@ -301,47 +298,17 @@ void sl_conns_rearm(sl_shard_t *s)
 
 /* ------------------------------------------------------------------ send */
 
-static void pipe_wait_remove(sl_conn_t *c)
-{
-    sl_shard_t *s = c->shard;
-    sl_conn_t *prev = NULL;
-    for (sl_conn_t *w = s->pipe_waiters; w; prev = w, w = w->pipe_wait_next) {
-        if (w != c)
-            continue;
-        if (prev)
-            prev->pipe_wait_next = c->pipe_wait_next;
-        else
-            s->pipe_waiters = c->pipe_wait_next;
-        if (s->pipe_waiters_tail == c)
-            s->pipe_waiters_tail = prev;
-        break;
-    }
-    c->pipe_waiting = false;
-    c->pipe_wait_next = NULL;
-}
+/* A file piece read into memory (conn_file_piece_to_memory), freed with its request. */
+typedef struct sl_conn_piece_buf {
+    sl_shard_t *shard;
+    uint8_t *buf;
+    size_t len;
+} sl_conn_piece_buf_t;
 
-static void pipe_wait_add(sl_conn_t *c)
+static void conn_piece_buf_free(void *arg)
 {
-    sl_shard_t *s = c->shard;
-    if (c->pipe_waiting)
-        return;
-    c->pipe_waiting = true;
-    c->pipe_wait_next = NULL;
-    if (s->pipe_waiters_tail)
-        s->pipe_waiters_tail->pipe_wait_next = c;
-    else
-        s->pipe_waiters = c;
-    s->pipe_waiters_tail = c;
-}
-
-/* A pipe went back to the pool: the longest waiter tries again. */
-static void pipe_wake_one(sl_shard_t *s)
-{
-    sl_conn_t *c = s->pipe_waiters;
-    if (!c)
-        return;
-    pipe_wait_remove(c);
-    conn_try_send(c);
+    sl_conn_piece_buf_t *pb = arg;
+    sl_pool_buf_put(&pb->shard->pool, pb->buf, pb->len);
 }
 
 /* The head's response went out completely: drop it. */
@@ -413,7 +380,6 @@ static void on_splice_done(void *ctx, int64_t res)
         if (req->iov_first == req->iov_count)
             conn_pop_sent(c);
     }
-    pipe_wake_one(s);
     conn_try_send(c);
     conn_maybe_free(c);
 }
@@ -440,29 +406,67 @@ static bool conn_build_iov(sl_req_t *req)
     return true;
 }
 
-/* Starts the splice of the head's next file piece; false when it must wait
- * (no pipe: queued for one; ring full: retried at the next completion). */
+/* No pipe (all out, or pipe2 failed) or no room in the ring: the file piece is
+ * read here, synchronously, into a pooled buffer that becomes a memory piece.
+ * A blocking pread on the shard (the tail of a log is normally in the page
+ * cache), so it is the exception: it keeps a connection from waiting behind
+ * stalled peers that hold every pipe. Returns false on a read error. */
+static bool conn_file_piece_to_memory(sl_conn_t *c, sl_req_t *req)
+{
+    sl_shard_t *s = c->shard;
+    const sl_file_piece_t *f = &req->files[req->file_next];
+    struct iovec *v = &req->iov[req->iov_first];
+    size_t len = v->iov_len;
+    uint8_t *buf = sl_pool_buf_get(&s->pool, len);
+    if (!buf)
+        return false;
+    size_t have = 0;
+    while (have < len) {
+        ssize_t n = pread(f->fd, buf + have, len - have, (off_t)(f->pos + have));
+        if (n <= 0) {
+            sl_pool_buf_put(&s->pool, buf, len);
+            return false;
+        }
+        have += (size_t)n;
+    }
+    sl_conn_piece_buf_t *pb = kp_arena_alloc(&req->arena, sizeof(*pb));
+    if (!pb) {
+        sl_pool_buf_put(&s->pool, buf, len);
+        return false;
+    }
+    *pb = (sl_conn_piece_buf_t){s, buf, len};
+    if (!sl_req_on_free(req, conn_piece_buf_free, pb))
+        return false; /* sl_req_on_free ran the free already */
+    v->iov_base = buf;
+    req->file_next++;
+    s->splice_fallbacks++;
+    return true;
+}
+
+/* Starts the splice of the head's next file piece, or turns it into a memory
+ * piece (conn_file_piece_to_memory). Returns false when the connection closed. */
 static bool conn_send_file_piece(sl_conn_t *c, sl_req_t *req)
 {
     sl_shard_t *s = c->shard;
     ASSERT(req->file_next < req->file_count);
     io_pipe_t *pipe = io_pipe_get(&s->pipes);
-    if (!pipe) {
-        pipe_wait_add(c);
-        return false;
-    }
     const sl_file_piece_t *f = &req->files[req->file_next];
     const struct iovec *v = &req->iov[req->iov_first];
-    int rc = io_splice_start(pipe, &s->ring, f->fd, f->pos, (uint32_t)v->iov_len, c->fd,
-                             on_splice_done, c);
-    if (rc != 0) {
+    if (pipe) {
+        int rc = io_splice_start(pipe, &s->ring, f->fd, f->pos, (uint32_t)v->iov_len, c->fd,
+                                 on_splice_done, c);
+        if (rc == 0) {
+            c->pipe = pipe;
+            c->send_inflight = true;
+            c->holds++;
+            return true;
+        }
         io_pipe_put(&s->pipes, pipe, true);
-        LOG_WARN("connection %s: ring full, response delayed", c->peer);
+    }
+    if (!conn_file_piece_to_memory(c, req)) {
+        conn_close(c, "reading a fetch slice failed");
         return false;
     }
-    c->pipe = pipe;
-    c->send_inflight = true;
-    c->holds++;
     return true;
 }
 
@@ -471,7 +475,7 @@ static bool conn_send_file_piece(sl_conn_t *c, sl_req_t *req)
 static void conn_try_send(sl_conn_t *c)
 {
     sl_shard_t *s = c->shard;
-    while (!c->send_inflight && !c->pipe_waiting && c->head && c->head->done) {
+    while (!c->send_inflight && c->head && c->head->done) {
         sl_req_t *req = c->head;
         if (req->no_response || c->state != SL_CONN_OPEN) {
             bool close_after = req->close_conn;
@@ -490,9 +494,9 @@ static void conn_try_send(sl_conn_t *c)
             continue;
         }
         if (req->iov[req->iov_first].iov_base == NULL) {
-            if (!conn_send_file_piece(c, req))
-                break;
-            continue;
+            if (!conn_send_file_piece(c, req) || c->send_inflight)
+                continue; /* closed (the loop drops the requests), or splicing */
+            /* now a memory piece: sent below */
         }
         /* A run of memory pieces, up to the next file piece. */
         uint32_t end = req->iov_first;

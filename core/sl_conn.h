@@ -18,8 +18,10 @@
  * Sending: a response is a list of pieces in order (sl_req.h): runs of memory
  * go out with sendmsg (MSG_MORE when a file piece follows), a file piece is
  * spliced file -> pipe -> socket (io_splice.h) with a pipe from the shard's
- * pool; when the pool is exhausted the connection waits in FIFO order for the
- * next pipe put back. One send operation per connection is in flight.
+ * pool; when no pipe is free (all held, perhaps by stalled readers) or the ring
+ * is full, the piece is read into a pooled buffer and sent from memory instead,
+ * so no connection waits on another. One send operation per connection is in
+ * flight.
  *
  * Only the owning shard's thread touches a connection.
  */
@@ -65,8 +67,6 @@ typedef struct sl_conn {
     bool send_inflight;
     struct msghdr msg;
     io_pipe_t *pipe;             /* a file piece being spliced (io_splice.h) */
-    bool pipe_waiting;           /* on the shard's pipe_waiters list */
-    struct sl_conn *pipe_wait_next;
     /* outstanding operations that hold the slot (recv, send, requests) */
     uint32_t holds;
     struct sl_conn *free_next;

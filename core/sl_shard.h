@@ -71,9 +71,8 @@ typedef struct sl_shard {
     _Atomic int ring_fd; /* -1 until the ring exists */
     io_bufring_t bufring;
     io_pipe_pool_t pipes;             /* zero-copy fetch (io_splice.h) */
+    uint64_t splice_fallbacks;        /* file pieces read and sent from memory instead */
     sl_pool_t pool;                   /* request and buffer caches (sl_pool.h) */
-    struct sl_conn *pipe_waiters;     /* connections waiting for a pipe, FIFO */
-    struct sl_conn *pipe_waiters_tail;
     io_timers_t timers;
     struct st_store *store;
 
