@@ -106,6 +106,8 @@ bool io_ring_reserve(io_ring_t *r, unsigned n)
         r->sqe_waits++;
         io_uring_submit(&r->uring);
         r->unsubmitted = 0;
+        if (io_uring_sq_space_left(&r->uring) < n)
+            return false; /* the submit did not take the entries */
     }
     return true;
 }

@@ -65,6 +65,12 @@ io_pipe_t *io_pipe_get(io_pipe_pool_t *p)
         if (got < 0)
             got = fcntl(pipe->wr, F_GETPIPE_SZ);
         pipe->bytes = got > 0 ? (uint32_t)got : 65536;
+        if (pipe->bytes < p->pipe_bytes && !p->warned_small) {
+            LOG_WARN("splice: pipes get %u bytes, not the %u asked (fs.pipe-max-size or the "
+                     "per-user pipe budget, fs.pipe-user-pages-soft): more, smaller steps",
+                     pipe->bytes, p->pipe_bytes);
+            p->warned_small = true;
+        }
         p->live++;
         p->created++;
     }
@@ -187,9 +193,16 @@ static bool splice_prepare(io_splice_t *x)
         x->submissions++;
         return true;
     }
+    /* A file -> pipe step moves at most the pipe's pages, so one starting
+     * inside a page comes back short by the offset (failing the link): the
+     * first step ends on a page boundary and the others are whole pipes. */
     uint32_t pairs = 0, planned = 0;
     while (pairs < IO_SPLICE_MAX_PAIRS && planned < x->left) {
-        x->step_len[pairs] = SL_MIN(x->left - planned, x->pipe->bytes);
+        uint32_t room = x->pipe->bytes;
+        uint32_t misalign = (uint32_t)((x->file_pos + planned) & (IO_SPLICE_PAGE - 1));
+        if (misalign && room > IO_SPLICE_PAGE)
+            room -= misalign;
+        x->step_len[pairs] = SL_MIN(x->left - planned, room);
         planned += x->step_len[pairs];
         pairs++;
     }

@@ -35,6 +35,7 @@
 #include "io_ring.h"
 
 #define IO_SPLICE_MAX_PAIRS 8 /* steps chained per submission */
+#define IO_SPLICE_PAGE 4096u  /* a pipe buffer holds at most one page */
 
 /* res: the whole length, or -errno. */
 typedef void (*io_splice_done_t)(void *ctx, int64_t res);
@@ -84,6 +85,7 @@ typedef struct io_pipe_pool {
     uint32_t pipe_bytes; /* F_SETPIPE_SZ wish; the kernel may grant less */
     uint64_t created;    /* statistics */
     uint64_t exhausted;  /* io_pipe_get found max pipes out */
+    bool warned_small;   /* the kernel granted less than pipe_bytes (logged once) */
 } io_pipe_pool_t;
 
 void io_pipe_pool_init(io_pipe_pool_t *p, uint32_t max, uint32_t pipe_bytes);

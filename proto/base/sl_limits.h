@@ -19,7 +19,9 @@
 #define SL_RECV_BUF_BYTES (32 * 1024)    /* 512 x 32 KiB = 16 MiB per shard */
 #define SL_ACCEPT_BACKOFF_MS 100         /* accept retry after EMFILE / ENFILE / ENOMEM */
 #define SL_PIPES_PER_SHARD 64            /* zero-copy fetch pipes (io_splice.h) */
-#define SL_PIPE_BYTES (1024 * 1024)      /* asked of F_SETPIPE_SZ; the kernel may grant less */
+#define SL_PIPE_BYTES (256 * 1024)       /* asked of F_SETPIPE_SZ; the kernel may grant less.
+                                          * 64 x 256 KiB x 2 shards stays inside the default
+                                          * per-user pipe budget (pipe-user-pages-soft: 64 MiB) */
 #define SL_TIMERS_PER_SHARD 65536
 /* A Fetch response carries at most this much record data (Kafka's broker
  * fetch.max.bytes default); each partition's read buffer is capped by it too,
