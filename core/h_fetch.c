@@ -167,6 +167,7 @@ static void fetch_read_done(void *ctx, int32_t res, uint32_t flags)
     fetch_state_t *st = it->st;
     if (res < 0) {
         it->error_code = KE_KAFKA_STORAGE_ERROR;
+        it->out->error_code = KE_KAFKA_STORAGE_ERROR;
         it->data_len = 0;
     } else {
         it->data_len = (uint32_t)res; /* a short read ends in a partial batch: fine */

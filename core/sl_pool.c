@@ -77,8 +77,10 @@ void *sl_pool_buf_get(sl_pool_t *p, size_t bytes)
     }
     void *b = p->free_bufs[c];
     if (b) {
-        POOL_UNPOISON(b, class_bytes(c));
-        p->free_bufs[c] = *(void **)b;
+        POOL_UNPOISON(b, sizeof(void *));
+        void *next = *(void **)b;
+        POOL_UNPOISON(b, bytes); /* the class's slack stays poisoned */
+        p->free_bufs[c] = next;
         p->free_count[c]--;
         p->cached_bytes -= class_bytes(c);
         p->stats.buf_hits++;
