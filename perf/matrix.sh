@@ -24,6 +24,8 @@
 #   produce-100B-acks1   100-byte records, acks=1, 8 partitions, max rate
 #   produce-1K-acks1     1 KiB records, acks=1, 8 partitions, max rate
 #   produce-1K-acksall   1 KiB records, acks=all, 8 partitions, max rate
+#   produce-1K-acksall-100k  the same at 100,000 msg/s, linger 1 ms: the ack latency
+#                        of group commit below saturation, against fdatasync p99
 #   consume-1K           reads what produce-1K-acks1 wrote (page cache), all partitions
 #   e2e-1K-100k          1 KiB records at 100,000 msg/s, acks=1, 8 partitions,
 #                        linger 0 (a latency row: batches leave when due)
@@ -138,6 +140,8 @@ for engine in $ENGINES; do
         --record-size 1024 --acks 1 "${timed[@]}"
     row produce-1K-acksall "$engine" produce --topic "m-$t-1k-all" --partitions 8 \
         --record-size 1024 --acks all "${timed[@]}"
+    row produce-1K-acksall-100k "$engine" produce --topic "m-$t-1k-all-r" --partitions 8 \
+        --record-size 1024 --acks all --rate 100000 --linger-ms 1 "${timed[@]}"
     produced=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["produce"]["acked"])' \
         "$OUT/rows/produce-1K-acks1.$engine.json" 2>/dev/null || echo 0)
     if [ "$produced" -gt 0 ]; then
