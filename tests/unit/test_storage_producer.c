@@ -22,23 +22,8 @@
 
 /* --- batches -------------------------------------------------------------------- */
 
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
+#define SH_TMP_TAG "pst"
+#include "storage_harness.h"
 
 /* An uncompressed batch of `records` records, each with a value_bytes value, record i
  * stamped base_ts + i. Caller frees. */
@@ -82,103 +67,6 @@ static uint8_t *make_pbatch(int records, uint32_t value_bytes, int64_t base_ts, 
 
 /* --- harness: a temp dir, a ring, a store ------------------------------------------ */
 
-typedef struct harness {
-    io_ring_t ring;
-    st_store_t *store;
-    char root[128];
-    char dir[192];
-    uint8_t topic_id[16];
-    unsigned turns;
-} harness_t;
-
-static void h_init(harness_t *h)
-{
-    memset(h, 0, sizeof(*h));
-    snprintf(h->root, sizeof(h->root), "/tmp/sluice-test-pst-XXXXXX");
-    cr_assert(mkdtemp(h->root));
-    snprintf(h->dir, sizeof(h->dir), "%s/topic-0", h->root);
-    for (int i = 0; i < 16; i++)
-        h->topic_id[i] = (uint8_t)(0x10 + i);
-    cr_assert_eq(io_ring_init(&h->ring, 256, 4096), 0);
-    cr_assert_eq(st_store_open(&h->store, &h->ring, 0), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void h_fini(harness_t *h)
-{
-    st_store_close(h->store);
-    io_ring_destroy(&h->ring);
-    nftw(h->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* One event-loop turn as the shard runs it. */
-static void h_turn(harness_t *h)
-{
-    int rc = io_ring_run_once(&h->ring, 1000 * 1000); /* at most 1 ms */
-    cr_assert(rc >= 0 || rc == -EINTR, "run_once %d", rc);
-    st_store_end_turn(h->store);
-    h->turns++;
-}
-
-static void h_until(harness_t *h, const int *counter, int target)
-{
-    for (int i = 0; i < 100000 && *counter < target; i++)
-        h_turn(h);
-    cr_assert_geq(*counter, target, "timed out waiting (%d < %d)", *counter, target);
-}
-
-static st_log_t *h_open(harness_t *h, const st_log_config_t *cfg, bool recover)
-{
-    st_log_config_t def;
-    st_log_config_default(&def);
-    st_log_t *l = NULL;
-    int rc = st_log_open(h->store, h->dir, h->topic_id, cfg ? cfg : &def, recover, &l);
-    cr_assert_eq(rc, 0, "st_log_open: %d", rc);
-    return l;
-}
-
-typedef struct acks {
-    int count;
-    int errors;
-    int last_err;
-    int64_t bases[4096];
-    int errs[4096];
-} acks_t;
-
-static void on_ack(void *ctx, int err, int64_t base_offset)
-{
-    acks_t *a = ctx;
-    cr_assert_lt(a->count, 4096);
-    a->bases[a->count] = base_offset;
-    a->errs[a->count] = err;
-    a->count++;
-    if (err) {
-        a->errors++;
-        a->last_err = err;
-    }
-}
-
-/* Appends n batches of `records` records each and waits for every callback. Batches
- * are kept alive in bufs (caller frees with free_bufs). */
-typedef struct appended {
-    uint8_t *buf[4096];
-    uint32_t len[4096];
-    int64_t base[4096];
-    int64_t pos[4096];
-    int count;
-} appended_t;
-
-static void free_bufs(appended_t *ap)
-{
-    for (int i = 0; i < ap->count; i++)
-        free(ap->buf[i]);
-    ap->count = 0;
-}
 
 static int64_t fake_now_ms = 1700000000000LL;
 
