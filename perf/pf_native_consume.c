@@ -193,11 +193,11 @@ static void pf_ncons_on_fail(void *owner, pf_nconn_t *conn)
                                                            : "protocol error");
 }
 
-/* Whether the consumer has done what was asked (pf_rdk.c's rule). */
+/* Whether the consumer is over: stopped, no fetch connection left, or
+ * pf_run_consumer_done. */
 static bool pf_ncons_done(pf_nthread_t *th, uint64_t now)
 {
     pf_run_t *run = th->run;
-    const pf_config_t *c = run->config;
     if (atomic_load_explicit(&run->stop, memory_order_relaxed))
         return true;
     bool any_open = false;
@@ -206,24 +206,7 @@ static bool pf_ncons_done(pf_nthread_t *th, uint64_t now)
     if (!any_open)
         return true;
     uint64_t received = atomic_load_explicit(&th->cw->records, memory_order_relaxed);
-    if (c->mode == PF_MODE_CONSUME)
-        return c->count > 0 ? received >= c->count : now >= run->send_end_ns;
-    if (atomic_load(&run->producers_running) > 0)
-        return false;
-    uint64_t acked = 0;
-    for (int i = 0; i < run->producer_count; i++)
-        acked += atomic_load_explicit(&run->producers[i].records, memory_order_relaxed);
-    if (received >= acked)
-        return true;
-    uint64_t done_ns = atomic_load(&run->producers_done_ns);
-    if (done_ns != 0 && now >= done_ns + PF_DRAIN_TIMEOUT_NS) {
-        fprintf(stderr,
-                "sluice-perf: consumer: %" PRIu64 " of %" PRIu64
-                " acked records not received within the drain timeout\n",
-                acked - received, acked);
-        return true;
-    }
-    return false;
+    return pf_run_consumer_done(run, received, now);
 }
 
 void pf_ncons_pump(pf_nthread_t *th, uint64_t now)

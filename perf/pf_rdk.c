@@ -493,32 +493,11 @@ int pf_rdk_consumer_wait_assigned(pf_run_t *run, int timeout_ms)
     return -1;
 }
 
-/* True when the consumer has done what was asked. */
+/* True when the consumer has done what was asked (pf_run_consumer_done). */
 static bool pf_consumer_done(pf_run_t *run)
 {
-    const pf_config_t *c = run->config;
     uint64_t received = atomic_load_explicit(&run->consumer.records, memory_order_relaxed);
-    if (c->mode == PF_MODE_CONSUME) {
-        if (c->count > 0)
-            return received >= c->count;
-        return pf_now_ns() >= run->send_end_ns;
-    }
-    if (atomic_load(&run->producers_running) > 0)
-        return false;
-    uint64_t acked = 0;
-    for (int i = 0; i < run->producer_count; i++)
-        acked += atomic_load_explicit(&run->producers[i].records, memory_order_relaxed);
-    if (received >= acked)
-        return true;
-    uint64_t done_ns = atomic_load(&run->producers_done_ns);
-    if (done_ns != 0 && pf_now_ns() >= done_ns + PF_DRAIN_TIMEOUT_NS) {
-        fprintf(stderr,
-                "sluice-perf: consumer: %" PRIu64 " of %" PRIu64
-                " acked records not received within the drain timeout\n",
-                acked - received, acked);
-        return true;
-    }
-    return false;
+    return pf_run_consumer_done(run, received, pf_now_ns());
 }
 
 static void *pf_consumer_thread(void *arg)

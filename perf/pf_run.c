@@ -4,6 +4,8 @@
 #include "pf_run.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -88,4 +90,27 @@ void pf_worker_record(pf_worker_t *w, uint64_t latency_ns, uint64_t count, bool 
     pthread_mutex_lock(&w->interval_lock);
     pf_hist_record_n(&w->interval_hist, latency_ns, count);
     pthread_mutex_unlock(&w->interval_lock);
+}
+
+bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns)
+{
+    const pf_config_t *c = run->config;
+    if (c->mode == PF_MODE_CONSUME)
+        return c->count > 0 ? received >= c->count : now_ns >= run->send_end_ns;
+    if (atomic_load(&run->producers_running) > 0)
+        return false;
+    uint64_t acked = 0;
+    for (int i = 0; i < run->producer_count; i++)
+        acked += atomic_load_explicit(&run->producers[i].records, memory_order_relaxed);
+    if (received >= acked)
+        return true;
+    uint64_t done_ns = atomic_load(&run->producers_done_ns);
+    if (done_ns != 0 && now_ns >= done_ns + PF_DRAIN_TIMEOUT_NS) {
+        fprintf(stderr,
+                "sluice-perf: consumer: %" PRIu64 " of %" PRIu64
+                " acked records not received within the drain timeout\n",
+                acked - received, acked);
+        return true;
+    }
+    return false;
 }

@@ -107,4 +107,11 @@ void pf_run_destroy(pf_run_t *run);
  * Called by the worker's own thread. */
 void pf_worker_record(pf_worker_t *w, uint64_t latency_ns, uint64_t count, bool measured);
 
+/* The consumer's stop rule, the same for every engine: consume mode, --count
+ * records received or the duration over; e2e mode, every record the producers
+ * got acked received once they finished, or PF_DRAIN_TIMEOUT_NS after that
+ * (the shortfall is printed). received = records the consumer has; now_ns on
+ * CLOCK_MONOTONIC. */
+bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns);
+
 #endif /* PF_RUN_H */
