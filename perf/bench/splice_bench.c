@@ -35,56 +35,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define SB_MAX_CHAIN 64
-
-static double sb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double sb_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void sb_die(const char *what, int err)
-{
-    fprintf(stderr, "splice_bench: %s: %s\n", what, strerror(err));
-    exit(1);
-}
-
-/* A connected loopback pair: returns the server side, forks a reader that
- * drains the client side until EOF. */
-static int sb_connect(pid_t *reader)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1) != 0 ||
-        getsockname(ls, (struct sockaddr *)&a, &al) != 0)
-        sb_die("listen", errno);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0)
-            _exit(1);
-        static char buf[1 << 20];
-        while (read(c, buf, sizeof(buf)) > 0) {
-        }
-        _exit(0);
-    }
-    int s = accept(ls, NULL, NULL);
-    if (s < 0)
-        sb_die("accept", errno);
-    close(ls);
-    *reader = pid;
-    return s;
-}
 
 typedef enum { SB_READ_SEND, SB_SPLICE, SB_SENDFILE, SB_METHODS } sb_method_t;
 static const char *const sb_names[SB_METHODS] = {"read+send", "splice", "sendfile"};
@@ -199,21 +152,21 @@ int main(int argc, char **argv)
     char path[] = "/tmp/splice_bench.XXXXXX";
     int fd = mkstemp(path);
     if (fd < 0)
-        sb_die("mkstemp", errno);
+        bench_die("mkstemp", errno);
     unlink(path);
     uint64_t file_bytes = (uint64_t)mib << 20;
     uint8_t *buf = aligned_alloc(4096, 1 << 20);
     memset(buf, 'x', 1 << 20);
     for (uint64_t o = 0; o < file_bytes; o += 1 << 20)
         if (pwrite(fd, buf, 1 << 20, (off_t)o) != 1 << 20)
-            sb_die("pwrite", errno);
+            bench_die("pwrite", errno);
     struct io_uring ring;
     int rc = io_uring_queue_init(256, &ring, 0);
     if (rc < 0)
-        sb_die("io_uring_queue_init", -rc);
+        bench_die("io_uring_queue_init", -rc);
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) != 0)
-        sb_die("pipe", errno);
+        bench_die("pipe", errno);
     int pipe_size = fcntl(pipefd[1], F_SETPIPE_SZ, 1 << 20);
     if (pipe_size < 0)
         pipe_size = fcntl(pipefd[1], F_GETPIPE_SZ);
@@ -224,20 +177,20 @@ int main(int argc, char **argv)
     for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
         for (int m = 0; m < SB_METHODS; m++) {
             pid_t reader;
-            int sock = sb_connect(&reader);
-            double t0 = sb_now(), c0 = sb_cpu(), t;
+            int sock = bench_connect(&reader);
+            double t0 = bench_now(), c0 = bench_cpu(), t;
             uint64_t sent = 0, pos = 0;
-            while ((t = sb_now()) - t0 < seconds) {
+            while ((t = bench_now()) - t0 < seconds) {
                 int64_t n = sb_serve((sb_method_t)m, &ring, fd, sock, pipefd, (uint32_t)pipe_size,
                                      buf, pos, chunks[c]);
                 if (n < 0)
-                    sb_die(sb_names[m], (int)-n);
+                    bench_die(sb_names[m], (int)-n);
                 sent += (uint64_t)n;
                 pos += chunks[c];
                 if (pos + chunks[c] > file_bytes)
                     pos = 0;
             }
-            double cpu = sb_cpu() - c0;
+            double cpu = bench_cpu() - c0;
             close(sock);
             waitpid(reader, NULL, 0);
             double gb = (double)sent / 1e9;

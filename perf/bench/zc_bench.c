@@ -32,52 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static double zb_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static double zb_cpu(void)
-{
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-}
-
-static void zb_die(const char *what, int err)
-{
-    fprintf(stderr, "zc_bench: %s: %s\n", what, strerror(err));
-    exit(1);
-}
-
-static int zb_connect(pid_t *reader)
-{
-    int ls = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(ls, 1) != 0 ||
-        getsockname(ls, (struct sockaddr *)&a, &al) != 0)
-        zb_die("listen", errno);
-    pid_t pid = fork();
-    if (pid == 0) {
-        int c = socket(AF_INET, SOCK_STREAM, 0);
-        if (connect(c, (struct sockaddr *)&a, sizeof(a)) != 0)
-            _exit(1);
-        static char buf[1 << 20];
-        while (read(c, buf, sizeof(buf)) > 0) {
-        }
-        _exit(0);
-    }
-    int s = accept(ls, NULL, NULL);
-    if (s < 0)
-        zb_die("accept", errno);
-    close(ls);
-    *reader = pid;
-    return s;
-}
+#include "bench_util.h"
 
 /* One send (zc or not) of len bytes, resumed after short sends; waits for the
  * zero-copy notification before returning (the buffer is reusable then). */
@@ -123,16 +78,16 @@ static void bench_send(struct io_uring *ring, double seconds)
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
         for (int zc = 0; zc <= 1; zc++) {
             pid_t reader;
-            int sock = zb_connect(&reader);
-            double t0 = zb_now(), c0 = zb_cpu(), t;
+            int sock = bench_connect(&reader);
+            double t0 = bench_now(), c0 = bench_cpu(), t;
             uint64_t bytes = 0;
-            while ((t = zb_now()) - t0 < seconds) {
+            while ((t = bench_now()) - t0 < seconds) {
                 int rc = zb_send(ring, sock, buf, sizes[i], zc);
                 if (rc < 0)
-                    zb_die(zc ? "send_zc" : "send", -rc);
+                    bench_die(zc ? "send_zc" : "send", -rc);
                 bytes += sizes[i];
             }
-            double cpu = zb_cpu() - c0, gb = (double)bytes / 1e9;
+            double cpu = bench_cpu() - c0, gb = (double)bytes / 1e9;
             close(sock);
             waitpid(reader, NULL, 0);
             printf("%-10u %-8s %8.2f %10.3f\n", sizes[i], zc ? "send_zc" : "send", gb / (t - t0),
@@ -156,16 +111,16 @@ static void bench_write(struct io_uring *ring, const char *dir)
         iov[i] = (struct iovec){bufs + (size_t)i * CHUNK, CHUNK};
     int rc = io_uring_register_buffers(ring, iov, DEPTH);
     if (rc < 0)
-        zb_die("io_uring_register_buffers", -rc);
+        bench_die("io_uring_register_buffers", -rc);
     for (int round = 0; round < 2; round++) {
         for (int fixed = 0; fixed <= 1; fixed++) {
             char path[512];
             snprintf(path, sizeof(path), "%s/zc_bench.XXXXXX", dir);
             int fd = mkstemp(path);
             if (fd < 0)
-                zb_die("mkstemp", errno);
+                bench_die("mkstemp", errno);
             unlink(path);
-            double t0 = zb_now(), c0 = zb_cpu();
+            double t0 = bench_now(), c0 = bench_cpu();
             uint64_t submitted = 0, done = 0;
             int inflight = 0;
             while (done < total) {
@@ -183,14 +138,14 @@ static void bench_write(struct io_uring *ring, const char *dir)
                 io_uring_submit(ring);
                 struct io_uring_cqe *cqe;
                 if (io_uring_wait_cqe(ring, &cqe) < 0)
-                    zb_die("wait", EIO);
+                    bench_die("wait", EIO);
                 if (cqe->res != CHUNK)
-                    zb_die("write", cqe->res < 0 ? -cqe->res : EIO);
+                    bench_die("write", cqe->res < 0 ? -cqe->res : EIO);
                 io_uring_cqe_seen(ring, cqe);
                 inflight--;
                 done += CHUNK;
             }
-            double t = zb_now() - t0, cpu = zb_cpu() - c0, gb = (double)total / 1e9;
+            double t = bench_now() - t0, cpu = bench_cpu() - c0, gb = (double)total / 1e9;
             close(fd);
             printf("%-12s %8.2f %10.3f%s\n", fixed ? "write_fixed" : "write", gb / t, cpu / gb,
                    round == 0 ? "  (first round: warms the page cache)" : "");
@@ -208,7 +163,7 @@ int main(int argc, char **argv)
     struct io_uring ring;
     int rc = io_uring_queue_init(64, &ring, 0);
     if (rc < 0)
-        zb_die("io_uring_queue_init", -rc);
+        bench_die("io_uring_queue_init", -rc);
     bench_send(&ring, 1.5);
     bench_write(&ring, dir);
     io_uring_queue_exit(&ring);
