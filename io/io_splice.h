@@ -6,11 +6,11 @@
  * Pipe pool
  *   At most `max` pipes exist per pool (each holds up to pipe_bytes of page
  *   references and counts against the user's pipe-page limit). io_pipe_get
- *   reuses a free pipe or creates one; NULL when max pipes are out (the caller
- *   waits or falls back to read + send). A pipe goes back empty; a pipe that
+ *   reuses a free pipe or creates one; NULL when max pipes are out or pipe2
+ *   failed (the connection then reads the piece and sends it from memory). A pipe goes back empty; a pipe that
  *   may still hold bytes (an aborted transfer) is closed instead.
  *
- * One transfer (io_splice_t), owned by its caller (a connection's send):
+ * One transfer (io_splice_t, living in its pipe: pipe->xfer) at a time per pipe:
  *   The range is moved in steps of at most the pipe's size: each step is a pair
  *   [splice file->pipe (n) | LINK | splice pipe->socket (n)], and up to
  *   IO_SPLICE_MAX_PAIRS pairs are chained in one submission. The socket is
@@ -25,8 +25,8 @@
  *   with the total length or -errno (the pipe then holds unknown bytes and is
  *   closed by io_pipe_put). A file that ends early (truncated below the range)
  *   fails with -EIO instead of looping.
- *   The completion callbacks keep pointers into the io_splice_t: it must stay
- *   put until `done` ran.
+ *   The completion callbacks keep pointers into pipe->xfer: the caller keeps
+ *   the pipe until `done` ran.
  */
 #ifndef IO_SPLICE_H
 #define IO_SPLICE_H
