@@ -16,6 +16,7 @@
  */
 #include "pf_native.h"
 #include "pf_native_thread.h"
+#include "pf_native_split.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -188,8 +189,7 @@ static void *pf_nthread_main(void *arg)
     if (th->ring_ready)
         pf_nthread_close_all(th);
     pf_nthread_producer_finished(th);
-    if (th->cw != NULL)
-        atomic_store(&th->cw->finished, true);
+    pf_ncons_finished(th);
     if (th->pw != NULL)
         pf_nprod_teardown(th);
     if (th->cw != NULL)
@@ -200,15 +200,44 @@ static void *pf_nthread_main(void *arg)
     return NULL;
 }
 
+/* Engine threads, and how many of them (the first ones) consume
+ * (pf_native.h "Data phase"): produce and e2e start one thread per producer
+ * worker, consume only the consumer threads. */
+static int pf_native_thread_plan(const pf_run_t *run, int *consumers)
+{
+    const pf_config_t *c = run->config;
+    int threads = run->producer_count > 0 ? run->producer_count : c->threads;
+    *consumers = run->have_consumer ? pf_nsplit_threads(threads, run->partition_count) : 0;
+    return run->producer_count > 0 ? threads : SL_MAX(*consumers, 1);
+}
+
+/* Thread t could not be started: takes it and the later threads out of the
+ * running producers and consumers. */
+static void pf_native_spawn_failed(pf_run_t *run, int t)
+{
+    pf_native_t *eng = run->engine;
+    if (t < run->producer_count)
+        atomic_fetch_sub(&run->producers_running, run->producer_count - t);
+    if (t < eng->consumer_threads &&
+        atomic_fetch_sub(&eng->consumers_running, eng->consumer_threads - t) ==
+            eng->consumer_threads - t)
+        atomic_store(&run->consumer.finished, true);
+}
+
 /* Starts the threads and waits until each is connected and ready. */
 static int pf_native_spawn(pf_run_t *run)
 {
     pf_native_t *eng = run->engine;
-    int threads = run->producer_count > 0 ? run->producer_count : 1;
+    int consumers;
+    int threads = pf_native_thread_plan(run, &consumers);
+    ASSERT(threads >= 1 && threads <= PF_MAX_PRODUCERS && consumers <= threads);
     eng->threads = calloc((size_t)threads, sizeof(pf_nthread_t));
     if (eng->threads == NULL)
         return -1;
     eng->thread_count = threads;
+    eng->consumer_threads = consumers;
+    atomic_store(&eng->consumers_running, consumers);
+    atomic_store(&eng->consumer_abandoned, false);
     pthread_mutex_lock(&pf_nsync.lock);
     pf_nsync.ready = 0;
     pf_nsync.failed = 0;
@@ -222,12 +251,11 @@ static int pf_native_spawn(pf_run_t *run)
         th->eng = eng;
         th->index = t;
         th->pw = t < run->producer_count ? &run->producers[t] : NULL;
-        th->cw = t == 0 && run->have_consumer ? &run->consumer : NULL;
+        th->cw = t < consumers ? &run->consumer : NULL;
         int err = pthread_create(&th->thread, NULL, pf_nthread_main, th);
         if (err != 0) {
             fprintf(stderr, "sluice-perf: cannot start a thread: %s\n", strerror(err));
-            if (th->pw != NULL)
-                atomic_fetch_sub(&run->producers_running, run->producer_count - t);
+            pf_native_spawn_failed(run, t);
             break;
         }
         th->started = true;

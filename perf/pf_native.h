@@ -12,8 +12,18 @@
  *   records are read).
  *
  * Data phase (pf_native_start / pf_native_join; pf_native.c)
- *   config->threads threads, each with ONE io_uring and its connections;
- *   producer worker t of pf_run_t is thread t, the consumer lives on thread 0.
+ *   config->threads threads (T), each with ONE io_uring and its own
+ *   connections (--connections per thread, producer and consumer alike);
+ *   producer worker t of pf_run_t is thread t. The consumer runs on threads
+ *   0 .. Tc - 1, Tc = min(T, partitions) (consume mode starts only those),
+ *   which share pf_run_t's one consumer worker (pf_run.h): partition p is
+ *   read by thread p % Tc only (pf_native_split.h), every consumer thread
+ *   applies the stop rule (pf_run_consumer_done) to the records of all of
+ *   them, and the worker is finished when the last one is. --count ends
+ *   the consumer once the threads together have that many records; the
+ *   last responses read (on any thread) may carry a few more, which are
+ *   counted too (as with one thread).
+ *   (sluice-perf consume runs 2 threads unless --threads says otherwise.)
  *   Producer (pf_native_produce.c): thread t of T sends the records g = t,
  *   t + T, t + 2T, ... (pf_run.h timing model). With --rate R a record is
  *   due at its intended time and a batch holds records that are due: it goes
@@ -30,11 +40,13 @@
  *   pf_native_batch.h); a send cuts it to n <= N records and patches
  *   partition, correlation id, lengths, timestamps, send times, keys and CRC.
  *   acks=0: the "ack" is the end of the send (no response exists).
- *   Consumer (pf_native_consume.c): the partitions are spread over fetch
- *   streams (consume: connections x inflight; e2e: one per connection; at
- *   most one per partition); each stream keeps one Fetch in flight for its
- *   partitions, so several Fetches are pipelined without ever asking twice
- *   for the same offsets.
+ *   Consumer (pf_native_consume.c): a thread's partitions are spread over
+ *   its fetch streams (consume: connections x inflight; e2e: one per
+ *   connection; at most one per partition); each stream keeps one Fetch in
+ *   flight for its partitions, so several Fetches are pipelined without
+ *   ever asking twice for the same offsets. A consumer thread left without
+ *   a working connection ends the whole consumer (its partitions would go
+ *   unread).
  *
  * Limits and memory: everything is allocated before the run starts (frames,
  * receive buffers, the decode arena); a receive buffer may grow up to the
@@ -76,6 +88,9 @@ typedef struct pf_native {
     uint32_t records_per_batch;
     struct pf_nthread *threads;
     int thread_count;
+    int consumer_threads;            /* Tc: threads 0 .. Tc - 1 consume; 0 in produce mode */
+    _Atomic int consumers_running;   /* consumer threads not finished yet */
+    _Atomic bool consumer_abandoned; /* a consumer thread lost every connection */
 } pf_native_t;
 
 /* Refuses what the native engine does not do (compression, groups), with a

@@ -1,18 +1,22 @@
 /*
- * pf_native_consume.c — the consumer side of native engine thread 0: fetch
- * streams over the partitions, pipelined Fetches, record counting and e2e
- * latency (pf_native.h "Data phase").
+ * pf_native_consume.c — the consumer side of a native engine thread (threads
+ * 0 .. Tc - 1): fetch streams over the thread's partitions, pipelined
+ * Fetches, record counting and e2e latency (pf_native.h "Data phase").
  *
  * Streams: consume mode pipelines `inflight` streams per connection; e2e mode
  * keeps one per connection (see pf_ncons_setup: responses come in request
  * order, so a parked long-poll Fetch would delay the ones behind it).
  *
- * Invariants: partition p belongs to stream p % S (S = streams), so no two
- * Fetches in flight ask for the same partition; a stream's offsets only
- * move forward, to the offset after the last complete batch received.
+ * Invariants: partition p belongs to thread p % Tc and, inside it, to one
+ * stream (pf_native_split.h), so no two Fetches in flight (on any thread)
+ * ask for the same partition; a stream's offsets only move forward, to the
+ * offset after the last complete batch received. The consumer worker is
+ * shared: its counters are atomics added once per partition of a response,
+ * its histograms are written under interval_lock (e2e only).
  */
 #include "pf_native_thread.h"
 #include "pf_native_parse.h"
+#include "pf_native_split.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -23,11 +27,63 @@
 static void pf_ncons_on_frame(void *owner, pf_nconn_t *conn, const uint8_t *body, size_t len);
 static void pf_ncons_on_fail(void *owner, pf_nconn_t *conn);
 
+/* Allocates stream s of `streams` over this thread's `parts` partitions
+ * (thread-local indices s, s + streams, ...; pf_native_split.h). */
+static int pf_ncons_stream_init(pf_nthread_t *th, pf_nstream_t *st, int32_t parts, int32_t streams,
+                                int32_t s)
+{
+    const pf_config_t *c = th->run->config;
+    int32_t threads = th->eng->consumer_threads;
+    int32_t count = pf_nsplit_size(parts, streams, s);
+    ASSERT(count >= 1); /* streams <= parts */
+    st->partitions = calloc((size_t)count, sizeof(int32_t));
+    st->offsets = calloc((size_t)count, sizeof(int64_t));
+    st->scratch = calloc((size_t)count, sizeof(*st->scratch));
+    st->frame_cap = 512 + strlen(c->topic) + (size_t)count * 64;
+    st->frame = malloc(st->frame_cap);
+    if (st->partitions == NULL || st->offsets == NULL || st->scratch == NULL || st->frame == NULL)
+        return -1;
+    for (int32_t j = 0; j < count; j++) {
+        int32_t p = pf_nsplit_item(threads, th->index, pf_nsplit_item(streams, s, j));
+        ASSERT(p < th->run->partition_count);
+        st->partitions[j] = p;
+        st->offsets[j] = th->eng->start_offsets[p];
+    }
+    st->count = count;
+    st->part_max_bytes = PF_NATIVE_PARTITION_MAX_BYTES;
+    return 0;
+}
+
+/* Opens fetch connection fc, whose FIFO holds up to fifo_cap streams. */
+static int pf_ncons_conn_open(pf_nthread_t *th, pf_nfconn_t *fc, uint32_t fifo_cap)
+{
+    fc->th = th;
+    fc->fifo_cap = fifo_cap;
+    fc->fifo = calloc(fc->fifo_cap, sizeof(uint32_t));
+    if (fc->fifo == NULL)
+        return -1;
+    int fd = pf_nconn_connect(&th->eng->addr, th->eng->addr_len);
+    if (fd < 0) {
+        fprintf(stderr, "sluice-perf: cannot connect to %s: %s\n", th->run->config->bootstrap,
+                strerror(-fd));
+        return -1;
+    }
+    if (pf_nconn_open(&fc->conn, &th->ring, fd, 1u << 20, PF_NATIVE_MAX_RESPONSE_BYTES, fc,
+                      pf_ncons_on_frame, NULL, pf_ncons_on_fail) != 0) {
+        fprintf(stderr, "sluice-perf: cannot set up a connection\n");
+        return -1;
+    }
+    fc->open = true;
+    return 0;
+}
+
 int pf_ncons_setup(pf_nthread_t *th)
 {
     pf_run_t *run = th->run;
     const pf_config_t *c = run->config;
-    int32_t parts = run->partition_count;
+    ASSERT(th->index < th->eng->consumer_threads);
+    int32_t parts = pf_nsplit_size(run->partition_count, th->eng->consumer_threads, th->index);
+    ASSERT(parts >= 1); /* consumer_threads <= partitions */
     int conns = c->connections;
     /* A broker answers a connection's requests in order, so a Fetch parked
      * at the log end holds back every Fetch behind it: e2e (always at the
@@ -45,44 +101,13 @@ int pf_ncons_setup(pf_nthread_t *th)
     th->fconn_count = conns;
     th->stream_count = streams;
     for (int s = 0; s < streams; s++) {
-        pf_nstream_t *st = &th->streams[s];
-        int32_t count = (parts - s + streams - 1) / streams;
-        st->partitions = calloc((size_t)count, sizeof(int32_t));
-        st->offsets = calloc((size_t)count, sizeof(int64_t));
-        st->scratch = calloc((size_t)count, sizeof(*st->scratch));
-        st->frame_cap = 512 + strlen(c->topic) + (size_t)count * 64;
-        st->frame = malloc(st->frame_cap);
-        if (st->partitions == NULL || st->offsets == NULL || st->scratch == NULL ||
-            st->frame == NULL)
+        if (pf_ncons_stream_init(th, &th->streams[s], parts, streams, s) != 0)
             return -1;
-        for (int32_t p = s; p < parts; p += streams) {
-            st->partitions[st->count] = p;
-            st->offsets[st->count] = th->eng->start_offsets[p];
-            st->count++;
-        }
-        ASSERT(st->count == count);
-        st->part_max_bytes = PF_NATIVE_PARTITION_MAX_BYTES;
-        st->fc = &th->fconns[s % conns];
+        th->streams[s].fc = &th->fconns[s % conns];
     }
-    for (int i = 0; i < conns; i++) {
-        pf_nfconn_t *fc = &th->fconns[i];
-        fc->th = th;
-        fc->fifo_cap = (uint32_t)((streams + conns - 1) / conns);
-        fc->fifo = calloc(fc->fifo_cap, sizeof(uint32_t));
-        if (fc->fifo == NULL)
+    for (int i = 0; i < conns; i++)
+        if (pf_ncons_conn_open(th, &th->fconns[i], (uint32_t)((streams + conns - 1) / conns)) != 0)
             return -1;
-        int fd = pf_nconn_connect(&th->eng->addr, th->eng->addr_len);
-        if (fd < 0) {
-            fprintf(stderr, "sluice-perf: cannot connect to %s: %s\n", c->bootstrap, strerror(-fd));
-            return -1;
-        }
-        if (pf_nconn_open(&fc->conn, &th->ring, fd, 1u << 20, PF_NATIVE_MAX_RESPONSE_BYTES, fc,
-                          pf_ncons_on_frame, NULL, pf_ncons_on_fail) != 0) {
-            fprintf(stderr, "sluice-perf: cannot set up a connection\n");
-            return -1;
-        }
-        fc->open = true;
-    }
     return 0;
 }
 
@@ -144,7 +169,7 @@ static void pf_ncons_partition(pf_nthread_t *th, pf_nstream_t *st,
     if (walk.records > 0) {
         atomic_fetch_add_explicit(&w->records, walk.records, memory_order_relaxed);
         atomic_fetch_add_explicit(&w->bytes, walk.bytes, memory_order_relaxed);
-        atomic_store_explicit(&w->last_ns, now, memory_order_relaxed);
+        pf_worker_note_last(w, now);
     }
 }
 
@@ -193,20 +218,33 @@ static void pf_ncons_on_fail(void *owner, pf_nconn_t *conn)
                                                            : "protocol error");
 }
 
-/* Whether the consumer is over: stopped, no fetch connection left, or
- * pf_run_consumer_done. */
+/* Whether the consumer is over: stopped, abandoned (some consumer thread,
+ * maybe this one, has no fetch connection left), or pf_run_consumer_done on
+ * the records of every consumer thread (the shared worker). */
 static bool pf_ncons_done(pf_nthread_t *th, uint64_t now)
 {
     pf_run_t *run = th->run;
+    pf_native_t *eng = th->eng;
     if (atomic_load_explicit(&run->stop, memory_order_relaxed))
         return true;
     bool any_open = false;
     for (int i = 0; i < th->fconn_count; i++)
         any_open |= th->fconns[i].open;
     if (!any_open)
+        atomic_store(&eng->consumer_abandoned, true);
+    if (atomic_load_explicit(&eng->consumer_abandoned, memory_order_relaxed))
         return true;
     uint64_t received = atomic_load_explicit(&th->cw->records, memory_order_relaxed);
     return pf_run_consumer_done(run, received, now);
+}
+
+void pf_ncons_finished(pf_nthread_t *th)
+{
+    if (th->cw == NULL || th->consumer_finished)
+        return;
+    th->consumer_finished = true;
+    if (atomic_fetch_sub(&th->eng->consumers_running, 1) == 1)
+        atomic_store(&th->cw->finished, true);
 }
 
 void pf_ncons_pump(pf_nthread_t *th, uint64_t now)
@@ -215,7 +253,7 @@ void pf_ncons_pump(pf_nthread_t *th, uint64_t now)
         return;
     if (pf_ncons_done(th, now)) {
         th->consume_over = true;
-        atomic_store(&th->cw->finished, true);
+        pf_ncons_finished(th);
         return;
     }
     const pf_config_t *c = th->run->config;

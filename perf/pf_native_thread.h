@@ -17,7 +17,8 @@
  *   is not used again.
  *
  * Everything here is touched by its thread only, except the pf_worker_t
- * counters (atomics) and interval histograms (interval_lock) of pf_run.h.
+ * counters (atomics) and histograms (interval_lock) of pf_run.h, and the
+ * engine's consumer atomics (pf_native_t).
  */
 #ifndef PF_NATIVE_THREAD_H
 #define PF_NATIVE_THREAD_H
@@ -97,14 +98,15 @@ typedef struct pf_nthread {
     bool produce_over; /* no more batches will be sent */
     bool producer_finished;
     int rr_conn; /* round-robin start of the free-slot search */
-    /* consumer (thread 0 in consume / e2e) */
-    pf_worker_t *cw;
+    /* consumer (threads 0 .. consumer_threads - 1 in consume / e2e) */
+    pf_worker_t *cw; /* run->consumer, shared by the consumer threads; NULL: none here */
     pf_nfconn_t *fconns;
     int fconn_count;
     pf_nstream_t *streams;
     int stream_count;
-    bool consume_over;
-    bool e2e; /* read send times from values */
+    bool consume_over;      /* no more Fetches will be sent */
+    bool consumer_finished; /* this thread counted out of consumers_running */
+    bool e2e;               /* read send times from values */
     uint64_t walk_now_rt;
 } pf_nthread_t;
 
@@ -117,6 +119,9 @@ void pf_nprod_teardown(pf_nthread_t *th);
 /* pf_native_consume.c */
 int pf_ncons_setup(pf_nthread_t *th);
 void pf_ncons_pump(pf_nthread_t *th, uint64_t now);
+/* Counts this thread's consumer out (once); the last one marks the shared
+ * consumer worker finished. */
+void pf_ncons_finished(pf_nthread_t *th);
 void pf_ncons_teardown(pf_nthread_t *th);
 
 /* pf_native_setup.c: the set-up conversation of pf_native_prepare (allocates

@@ -92,6 +92,15 @@ void pf_worker_record(pf_worker_t *w, uint64_t latency_ns, uint64_t count, bool 
     pthread_mutex_unlock(&w->interval_lock);
 }
 
+void pf_worker_note_last(pf_worker_t *w, uint64_t now_ns)
+{
+    uint64_t seen = atomic_load_explicit(&w->last_ns, memory_order_relaxed);
+    while (seen < now_ns &&
+           !atomic_compare_exchange_weak_explicit(&w->last_ns, &seen, now_ns, memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
 bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns)
 {
     const pf_config_t *c = run->config;

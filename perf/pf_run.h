@@ -29,9 +29,13 @@
  *   pf_run_t is owned by the caller, set up by pf_run_init and torn down by
  *   pf_run_destroy after every thread is joined (and the engine released its
  *   clients). Counters are relaxed atomics read by the main thread at any
- *   time. Each worker's final histogram has one writer thread (read only
- *   after join); its interval histogram is written under interval_lock, which
- *   the main thread takes once a second to merge and reset it.
+ *   time. A producer worker has one writer thread; so does the consumer
+ *   worker of the rdkafka engine, while the native engine's consumer threads
+ *   share the one consumer worker (pf_native.h): its counters are atomics
+ *   (last_ns only moves forward, pf_worker_note_last) and it writes both
+ *   histograms under interval_lock only. A final histogram is read only after
+ *   join; an interval histogram is written under interval_lock, which the
+ *   main thread takes once a second to merge and reset it.
  */
 #ifndef PF_RUN_H
 #define PF_RUN_H
@@ -62,7 +66,7 @@ typedef struct pf_worker {
     _Atomic uint64_t records;      /* producer: acked; consumer: received */
     _Atomic uint64_t bytes;        /* key + value bytes of `records` */
     _Atomic uint64_t errors;       /* producer: failed deliveries; consumer: errors */
-    _Atomic uint64_t last_ns;      /* monotonic time of the last ack / receive */
+    _Atomic uint64_t last_ns;      /* monotonic time of the last ack / receive (the latest) */
     uint64_t rng;                  /* producer: xorshift64 state for random keys */
     _Atomic bool finished;         /* set by the thread as its last act */
 } pf_worker_t;
@@ -107,10 +111,15 @@ void pf_run_destroy(pf_run_t *run);
  * Called by the worker's own thread. */
 void pf_worker_record(pf_worker_t *w, uint64_t latency_ns, uint64_t count, bool measured);
 
+/* Raises w->last_ns to now_ns unless it is later already: for a worker
+ * whose counters several threads update. */
+void pf_worker_note_last(pf_worker_t *w, uint64_t now_ns);
+
 /* The consumer's stop rule, the same for every engine: consume mode, --count
  * records received or the duration over; e2e mode, every record the producers
  * got acked received once they finished, or PF_DRAIN_TIMEOUT_NS after that
- * (the shortfall is printed). received = records the consumer has; now_ns on
+ * (the shortfall is printed). received = records the consumer has (all its
+ * threads: the native engine may read on several); now_ns on
  * CLOCK_MONOTONIC. */
 bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns);
 

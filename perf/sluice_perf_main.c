@@ -52,6 +52,10 @@
 #define PERF_NAP_NS 50000000ULL /* the main loop looks at signals / completion this often */
 #define PERF_ASSIGN_TIMEOUT_MS 30000
 #define PERF_DEFAULT_STEP_S 5
+/* Native consume without --threads: two consumer threads (at most one per
+ * partition). One thread's receive copy, not the broker, bounded the
+ * 1 KiB page-cache read on the 2-core machine (README "Performance"). */
+#define PERF_CONSUME_DEFAULT_THREADS 2
 
 static volatile sig_atomic_t perf_signalled;
 
@@ -94,7 +98,8 @@ static void perf_usage(FILE *out)
     fprintf(out,
             "Usage: sluice-perf produce|consume|e2e --topic T [options]\n\n"
             "  produce  open-loop producers at --rate (or max rate); ack latency\n"
-            "  consume  one consumer reads --count records or for --duration seconds\n"
+            "  consume  one consumer (native: over --threads threads) reads --count\n"
+            "           records or for --duration seconds\n"
             "  e2e      producers and one consumer in this process; ack and end-to-end\n"
             "           latency (receive time - send time embedded in the record)\n\n"
             "Options:\n"
@@ -103,8 +108,8 @@ static void perf_usage(FILE *out)
             "  --partitions N          create T with N partitions if it is missing\n"
             "                          (without it T must exist)\n"
             "  --engine rdkafka|native rdkafka: librdkafka clients (default); native: the\n"
-            "                          protocol over io_uring, pre-encoded batches, one\n"
-            "                          thread (uncompressed only, no --group)\n"
+            "                          protocol over io_uring, pre-encoded batches, on\n"
+            "                          --threads threads (uncompressed only, no --group)\n"
             "  --duration S            measured seconds after the warm-up (default %d)\n"
             "  --count N               records to produce (consume: to read) instead\n"
             "  --warmup S              first S seconds left out of the figures (default 0)\n"
@@ -126,11 +131,15 @@ static void perf_usage(FILE *out)
             "                          (default 1)\n"
             "  --rate R                records/s over all producers; 0 = max (default 0)\n"
             " native engine:\n"
-            "  --connections N         connections per thread, 1..%d (default 1); the\n"
-            "                          consumer uses as many\n"
+            "  --connections N         connections per thread, 1..%d (default 1); a\n"
+            "                          consumer thread opens as many\n"
             "  --inflight N            requests in flight per connection, 1..%d (default 5);\n"
             "                          consume: fetch streams per connection (e2e: one)\n"
-            "  --threads N             threads, one io_uring each, 1..%d (default 1)\n"
+            "  --threads N             threads, one io_uring each, 1..%d (default 1;\n"
+            "                          consume: %d); produce / e2e: each sends its share\n"
+            "                          of the records; consume / e2e: the consumer reads\n"
+            "                          partition p on thread p %% C, C = min(N, partitions)\n"
+            "                          (consume starts only C)\n"
             " consume / e2e:\n"
             "  --group G               rdkafka: consume in group G (default: no group, every\n"
             "                          partition assigned; consume reads from the start,\n"
@@ -151,8 +160,8 @@ static void perf_usage(FILE *out)
             "2 bad usage.\n",
             PERF_DEFAULT_DURATION_S, PERF_MAX_RECORD_BYTES, PF_MAX_PRODUCERS,
             PF_NATIVE_MAX_CONNECTIONS, PF_NATIVE_MAX_INFLIGHT, PF_NATIVE_MAX_THREADS,
-            PF_FINDRATE_DEFAULT_START, PF_FINDRATE_MIN_ACHIEVED * 100.0, PF_FINDRATE_MAX_STEPS,
-            PF_FINDRATE_DEFAULT_STEPS);
+            PERF_CONSUME_DEFAULT_THREADS, PF_FINDRATE_DEFAULT_START,
+            PF_FINDRATE_MIN_ACHIEVED * 100.0, PF_FINDRATE_MAX_STEPS, PF_FINDRATE_DEFAULT_STEPS);
 }
 
 static int perf_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -239,6 +248,7 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
     const char *native_only = NULL;  /* first native-engine option seen */
     const char *rdkafka_only = NULL; /* first rdkafka-engine option seen */
     bool have_duration = false;
+    bool have_threads = false;
     int64_t v;
     int opt;
     opterr = 0;
@@ -366,6 +376,7 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
             if (perf_parse_i64(optarg, 1, PF_NATIVE_MAX_THREADS, &v) != 0)
                 return perf_usage_error("--threads must be 1..%d", PF_NATIVE_MAX_THREADS);
             c->threads = (int)v;
+            have_threads = true;
             native_only = "--threads";
             break;
         case OPT_FIND_RATE:
@@ -407,6 +418,8 @@ static int perf_parse(int argc, char **argv, pf_config_t *c)
         return perf_usage_error("--duration and --count exclude each other");
     if (!have_duration && c->count == 0)
         c->duration_s = PERF_DEFAULT_DURATION_S;
+    if (!have_threads && c->mode == PF_MODE_CONSUME && c->engine == PF_ENGINE_NATIVE)
+        c->threads = PERF_CONSUME_DEFAULT_THREADS;
     if (c->mode == PF_MODE_CONSUME && produce_only != NULL)
         return perf_usage_error("%s is a producer option; consume mode has no producer",
                                 produce_only);

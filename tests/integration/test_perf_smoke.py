@@ -4,9 +4,11 @@ broker holds.
 Short runs (the debug broker under ASan is slow; figures are not checked, only
 that the counts add up): each engine produces a known count with acks=all, the
 topic's end offsets are read back with kcat, the other engine's consumer reads
-them all, and a short e2e run at a fixed rate loses nothing. --json output is
-parsed, --broker-pid gives a CPU figure, a bad option is a usage error (2), and
-the native engine refuses what it does not do with a message.
+them all, the native consumer reads them all on several threads too, and a
+short e2e run at a fixed rate loses nothing (native also on two threads).
+--json output is parsed, --broker-pid gives a CPU figure, a bad option is a
+usage error (2), and the native engine refuses what it does not do with a
+message.
 
 Environment (set by run.sh): SLUICE_BOOTSTRAP, SLUICE_IT_PERF, SLUICE_IT_BROKER_PID (SLUICE_IT_*: never
 broker settings, see core/sl_config_env.c).
@@ -71,10 +73,34 @@ def test_rdkafka_produce_then_native_consume():
     assert rep["consume"]["received"] >= COUNT and rep["consume"]["errors"] == 0
 
 
+def test_native_consume_on_threads():
+    # 5 partitions: 2 threads read 3 + 2 of them, 3 threads 2 + 2 + 1; 8
+    # threads start only 5. The topic holds exactly COUNT records, so a
+    # --count run reads exactly those, every byte counted once.
+    topic = "it-perf-threads"
+    rep = perf("produce", "--engine", "native", "--topic", topic, "--partitions", "5",
+               "--record-size", "300", "--acks", "all", "--count", str(COUNT), "--threads", "2")
+    assert rep["produce"]["acked"] == COUNT
+    assert total_end_offset(topic, 5) == COUNT
+    for threads, conns in (("2", "1"), ("3", "2"), ("8", "1")):
+        rep = perf("consume", "--engine", "native", "--topic", topic, "--count", str(COUNT),
+                   "--threads", threads, "--connections", conns)
+        c = rep["consume"]
+        assert c["received"] == COUNT and c["errors"] == 0
+        assert c["measured_records"] == COUNT and c["measured_bytes"] == COUNT * 300
+    # Duration mode: every thread reads its partitions to the end, then
+    # long-polls until the duration is over.
+    rep = perf("consume", "--engine", "native", "--topic", topic, "--duration", "5",
+               "--threads", "2")
+    assert rep["consume"]["received"] == COUNT and rep["consume"]["errors"] == 0
+
+
 def test_e2e_at_a_fixed_rate_loses_nothing():
-    for engine in ("native", "rdkafka"):
-        rep = perf("e2e", "--engine", engine, "--topic", "it-perf-e2e-" + engine,
-                   "--partitions", "2", "--rate", "2000", "--duration", "2")
+    runs = (("native", []), ("native", ["--threads", "2"]), ("rdkafka", []))
+    for engine, extra in runs:
+        topic = "it-perf-e2e-" + engine + ("-threads" if extra else "")
+        rep = perf("e2e", "--engine", engine, "--topic", topic, "--partitions", "2",
+                   "--rate", "2000", "--duration", "2", *extra)
         sent = rep["produce"]["acked"]
         assert sent > 1000, "about 4000 records at 2000/s for 2 s"
         assert rep["consume"]["received"] == sent
