@@ -26,6 +26,10 @@ const sl_config_desc_t sl_config_descs[] = {
     {"fetch.splice.min.bytes", SL_CFG_INT, OFF(fetch_splice_min_bytes), "65536", -1, INT32_MAX,
      "Fetch slices of at least this many bytes are sent zero-copy (splice file -> pipe -> "
      "socket), smaller ones by read + send; -1 never splices (sluice's own setting)"},
+    {"registered.buffer.bytes", SL_CFG_INT, OFF(registered_buffer_bytes), "33554432", 0,
+     1 << 30,
+     "Memory per shard registered with io_uring for request frames and the appends written "
+     "from them (READ_FIXED / WRITE_FIXED), in whole MiB; 0 = none (sluice's own setting)"},
     {"node.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "This broker's id in Metadata"},
     {"broker.id", SL_CFG_INT, OFF(node_id), "1", 0, INT32_MAX, "Alias of node.id"},
     {"num.shards", SL_CFG_INT, OFF(num_shards), "0", 0, SL_MAX_SHARDS,

@@ -42,6 +42,7 @@ typedef struct sl_config {
     int32_t socket_receive_buffer_bytes;
     int32_t max_connections_per_shard;
     int32_t fetch_splice_min_bytes; /* -1: never splice */
+    int32_t registered_buffer_bytes; /* per shard, 0: none (sl_pool.h region) */
     /* identity */
     int32_t node_id;
     /* threads */

@@ -143,11 +143,23 @@ static void conn_on_frame(sl_conn_t *c, uint8_t *frame, uint32_t len)
     c->tail = req;
     c->inflight++;
     c->holds++;
-    if (c->inflight >= SL_MAX_INFLIGHT_PER_CONN && c->recv_armed && !c->recv_paused) {
+    if (c->inflight >= SL_MAX_INFLIGHT_PER_CONN && !c->recv_paused) {
         c->recv_paused = true;
-        io_ring_cancel(&s->ring, c->recv_token);
+        /* A direct read is never armed here: it completes the frame first. */
+        ASSERT(!c->recv_direct);
+        if (c->recv_armed && !c->recv_cancelling) {
+            c->recv_cancelling = true;
+            io_ring_cancel(&s->ring, c->recv_token);
+        }
     }
     sl_api_dispatch(req);
+}
+
+/* Whether the rest of the frame being received is large enough to read
+ * straight into it rather than through the provided buffers. */
+static bool conn_wants_direct(const sl_conn_t *c)
+{
+    return c->frame != NULL && c->frame_len - c->frame_have >= SL_DIRECT_RECV_MIN_BYTES;
 }
 
 /* Consumes received bytes into frames. Stops early when the connection closes. */
@@ -190,6 +202,13 @@ static void conn_feed(sl_conn_t *c, const uint8_t *p, size_t n)
             conn_on_frame(c, frame, c->frame_len);
         }
     }
+    /* Most of a large frame is still to come: end the multishot and read the
+     * rest straight into the frame (on_recv arms it once the multishot ends). */
+    if (c->state == SL_CONN_OPEN && c->recv_armed && !c->recv_direct && !c->recv_cancelling &&
+        conn_wants_direct(c)) {
+        c->recv_cancelling = true;
+        io_ring_cancel(&c->shard->ring, c->recv_token);
+    }
 }
 
 /* ------------------------------------------------------------- lifecycle */
@@ -226,6 +245,27 @@ static void conn_close(sl_conn_t *c, const char *why)
     conn_maybe_free(c);
 }
 
+/* Queues c for conn_arm_recv at the end of the turn (no buffer, no slot). */
+static void conn_queue_rearm(sl_conn_t *c)
+{
+    if (c->recv_need_rearm)
+        return;
+    c->recv_need_rearm = true;
+    c->rearm_next = c->shard->rearm_head;
+    c->shard->rearm_head = c;
+}
+
+/* The receive ended (final completion): forget it and start the next one
+ * unless the connection is closing or paused. */
+static void conn_recv_ended(sl_conn_t *c)
+{
+    c->recv_armed = false;
+    c->recv_direct = false;
+    c->recv_cancelling = false;
+    ASSERT(c->holds > 0);
+    c->holds--;
+}
+
 static void on_recv(void *ctx, int32_t res, uint32_t flags)
 {
     sl_conn_t *c = ctx;
@@ -239,40 +279,83 @@ static void on_recv(void *ctx, int32_t res, uint32_t flags)
     }
     if (flags & IORING_CQE_F_MORE)
         return;
-    c->recv_armed = false;
-    ASSERT(c->holds > 0);
-    c->holds--;
+    conn_recv_ended(c);
     if (c->state == SL_CONN_OPEN) {
-        if (res == -ENOBUFS) {
-            if (!c->recv_need_rearm) {
-                c->recv_need_rearm = true;
-                c->rearm_next = s->rearm_head;
-                s->rearm_head = c;
-            }
-        } else if (res == -ECANCELED && c->recv_paused) {
-            /* re-armed by conn_try_send once the queue drains */
-        } else if (res == 0) {
+        if (res == 0) {
             conn_close(c, "closed by peer");
-        } else if (res < 0 && res != -ECANCELED) {
+        } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS) {
             conn_close(c, strerror(-res));
-        } else if (!c->recv_paused) {
-            conn_arm_recv(c); /* the kernel ended the multishot; start another */
+        } else if (c->recv_paused) {
+            /* re-armed by conn_try_send once the queue drains */
+        } else if (res == -ENOBUFS && !conn_wants_direct(c)) {
+            conn_queue_rearm(c); /* out of provided buffers: next turn */
+        } else {
+            conn_arm_recv(c); /* ended by the kernel, or for a direct read */
         }
     }
     conn_maybe_free(c);
 }
 
+static void on_recv_direct(void *ctx, int32_t res, uint32_t flags)
+{
+    (void)flags;
+    sl_conn_t *c = ctx;
+    conn_recv_ended(c);
+    if (c->state == SL_CONN_OPEN) {
+        if (res > 0) {
+            ASSERT(c->frame && (uint32_t)res <= c->frame_len - c->frame_have);
+            c->frame_have += (uint32_t)res;
+            c->shard->direct_recv_bytes += (uint64_t)res;
+            if (c->frame_have == c->frame_len) {
+                uint8_t *frame = c->frame;
+                c->frame = NULL;
+                conn_on_frame(c, frame, c->frame_len);
+            }
+            if (c->state == SL_CONN_OPEN && !c->recv_paused) {
+                if (c->inflight >= SL_MAX_INFLIGHT_PER_CONN)
+                    c->recv_paused = true; /* as conn_on_frame would */
+                else
+                    conn_arm_recv(c);
+            }
+        } else if (res == 0) {
+            conn_close(c, "closed by peer");
+        } else if (res != -ECANCELED) {
+            conn_close(c, strerror(-res));
+        } else if (!c->recv_paused) {
+            conn_arm_recv(c);
+        }
+    }
+    conn_maybe_free(c);
+}
+
+/* Reads the rest of the current frame (at most) straight into it. */
+static void conn_arm_direct(sl_conn_t *c)
+{
+    sl_shard_t *s = c->shard;
+    uint32_t want = c->frame_len - c->frame_have;
+    if (io_submit_recv(&s->ring, c->fd, c->frame + c->frame_have, want, on_recv_direct, c,
+                       &c->recv_token) != 0) {
+        conn_queue_rearm(c);
+        return;
+    }
+    c->recv_armed = true;
+    c->recv_direct = true;
+    c->holds++;
+}
+
+/* Starts the connection's receive: a direct read when most of a large frame
+ * is missing, else a multishot receive into the provided buffers. */
 static void conn_arm_recv(sl_conn_t *c)
 {
     ASSERT(!c->recv_armed);
+    if (conn_wants_direct(c)) {
+        conn_arm_direct(c);
+        return;
+    }
     sl_shard_t *s = c->shard;
     struct io_uring_sqe *sqe = io_ring_sqe(&s->ring, on_recv, c, &c->recv_token);
     if (!sqe) {
-        if (!c->recv_need_rearm) {
-            c->recv_need_rearm = true;
-            c->rearm_next = s->rearm_head;
-            s->rearm_head = c;
-        }
+        conn_queue_rearm(c);
         return;
     }
     io_uring_prep_recv_multishot(sqe, c->fd, NULL, 0, 0);

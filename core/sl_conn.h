@@ -10,7 +10,13 @@
  * Framing: each request is a 4-byte big-endian size then that many bytes. A
  * size <= 0 or > socket.request.max.bytes closes the connection (as Kafka does).
  * Bytes arrive in provided buffers (multishot receive), are copied into a
- * per-request frame buffer, and the provided buffer goes back at once.
+ * per-request frame buffer, and the provided buffer goes back at once. When
+ * at least SL_DIRECT_RECV_MIN_BYTES of a frame are still missing, the
+ * multishot is cancelled and the rest is received straight into the frame
+ * (RECV with MSG_WAITALL: one completion); the multishot resumes once the
+ * frame is whole. At most one receive (multishot or direct) is armed per
+ * connection. Large frames come from the shard's registered region
+ * (sl_pool.h), so the appends written from them go out as WRITE_FIXED.
  *
  * Backpressure: at most SL_MAX_INFLIGHT_PER_CONN requests are queued; past that
  * the receive is cancelled and re-armed when the queue has drained to half.
@@ -53,6 +59,8 @@ typedef struct sl_conn {
     bool recv_armed;
     bool recv_paused;     /* cancelled for backpressure */
     bool recv_need_rearm; /* ran out of provided buffers */
+    bool recv_direct;     /* the armed receive reads into the frame */
+    bool recv_cancelling; /* a cancel of the armed receive was sent */
     struct sl_conn *rearm_next;
     uint8_t size_buf[4];
     uint32_t size_have;

@@ -44,6 +44,53 @@ void sl_pool_init(sl_pool_t *p)
     memset(p, 0, sizeof(*p));
 }
 
+void sl_pool_set_region(sl_pool_t *p, void *base, size_t len)
+{
+    ASSERT(p->region == NULL && base != NULL);
+    ASSERT(len > 0 && len % ((size_t)1 << SL_POOL_MAX_SHIFT) == 0);
+    p->region = base;
+    p->region_len = len;
+    p->region_used = 0;
+    POOL_POISON(base, len);
+}
+
+bool sl_pool_in_region(const sl_pool_t *p, const void *buf)
+{
+    const uint8_t *b = buf;
+    return p->region != NULL && b >= p->region && b < p->region + p->region_len;
+}
+
+/* A buffer of class c from the region, or NULL when the class has none free
+ * and no slab is left. */
+static void *region_get(sl_pool_t *p, int c, size_t bytes)
+{
+    if (p->region == NULL || c + SL_POOL_MIN_SHIFT < SL_POOL_REGION_MIN_SHIFT)
+        return NULL;
+    void *b = p->region_bufs[c];
+    if (b == NULL) {
+        size_t slab = (size_t)1 << SL_POOL_MAX_SHIFT;
+        if (p->region_len - p->region_used < slab)
+            return NULL;
+        uint8_t *base = p->region + p->region_used;
+        p->region_used += slab;
+        /* Link the slab's buffers, first one at the head. */
+        size_t each = class_bytes(c);
+        for (size_t off = slab; off > 0; off -= each) {
+            uint8_t *buf = base + off - each;
+            POOL_UNPOISON(buf, sizeof(void *));
+            *(void **)buf = p->region_bufs[c];
+            POOL_POISON(buf, sizeof(void *));
+            p->region_bufs[c] = buf;
+        }
+        b = p->region_bufs[c];
+    }
+    POOL_UNPOISON(b, sizeof(void *));
+    p->region_bufs[c] = *(void **)b;
+    POOL_UNPOISON(b, bytes); /* the class's slack stays poisoned */
+    p->stats.region_hits++;
+    return b;
+}
+
 void sl_pool_destroy(sl_pool_t *p)
 {
     for (int c = 0; c < SL_POOL_CLASSES; c++) {
@@ -58,6 +105,11 @@ void sl_pool_destroy(sl_pool_t *p)
         p->free_count[c] = 0;
     }
     p->cached_bytes = 0;
+    memset(p->region_bufs, 0, sizeof(p->region_bufs));
+    if (p->region)
+        POOL_UNPOISON(p->region, p->region_len);
+    p->region = NULL;
+    p->region_len = p->region_used = 0;
     while (p->free_reqs) {
         sl_req_t *r = p->free_reqs;
         POOL_UNPOISON(r, sizeof(*r));
@@ -75,7 +127,10 @@ void *sl_pool_buf_get(sl_pool_t *p, size_t bytes)
         p->stats.buf_misses++;
         return malloc(bytes);
     }
-    void *b = p->free_bufs[c];
+    void *b = region_get(p, c, bytes);
+    if (b)
+        return b;
+    b = p->free_bufs[c];
     if (b) {
         POOL_UNPOISON(b, sizeof(void *));
         void *next = *(void **)b;
@@ -95,6 +150,13 @@ void sl_pool_buf_put(sl_pool_t *p, void *buf, size_t bytes)
     if (!buf)
         return;
     int c = pool_class(bytes);
+    if (sl_pool_in_region(p, buf)) {
+        ASSERT(c >= 0 && c + SL_POOL_MIN_SHIFT >= SL_POOL_REGION_MIN_SHIFT);
+        *(void **)buf = p->region_bufs[c];
+        p->region_bufs[c] = buf;
+        POOL_POISON(buf, class_bytes(c));
+        return;
+    }
     if (c < 0 || p->free_count[c] >= class_cap(c) ||
         p->cached_bytes + class_bytes(c) > SL_POOL_MAX_CACHED_BYTES) {
         free(buf);

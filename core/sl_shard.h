@@ -72,7 +72,10 @@ typedef struct sl_shard {
     io_bufring_t bufring;
     io_pipe_pool_t pipes;             /* zero-copy fetch (io_splice.h) */
     uint64_t splice_fallbacks;        /* file pieces read and sent from memory instead */
+    uint64_t direct_recv_bytes;       /* frame bytes read straight into frames (sl_conn.h) */
     sl_pool_t pool;                   /* request and buffer caches (sl_pool.h) */
+    void *region;                     /* registered with the ring (fixed buffer 0), or NULL */
+    size_t region_len;
     io_timers_t timers;
     struct st_store *store;
 

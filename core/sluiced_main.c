@@ -145,6 +145,18 @@ static void raise_fd_limit(const sl_config_t *c)
                  (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
 }
 
+/* Registered buffers (registered.buffer.bytes per shard) are pinned memory
+ * and count against RLIMIT_MEMLOCK: raise the soft limit to the hard one. A
+ * shard registers less, or none, when it still does not fit (sl_shard.c). */
+static void raise_memlock_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_MEMLOCK, &rl);
+    }
+}
+
 static int load_config(sl_broker_t *b, int argc, char **argv, char **envp)
 {
     char err[1024];
@@ -243,6 +255,7 @@ int main(int argc, char **argv, char **envp)
         return 2;
     sl_log_set_level((sl_log_level_t)b->config.log_level);
     raise_fd_limit(&b->config);
+    raise_memlock_limit();
 
     /* The main thread's ring (it rings the shards' doorbells at shutdown) is
      * also the probe for io_uring: a kernel or sandbox without it fails here,

@@ -56,6 +56,9 @@ void io_ring_destroy(io_ring_t *r)
 {
     if (!r->pending)
         return;
+    if (r->fixed_base)
+        io_uring_unregister_buffers(&r->uring);
+    r->fixed_base = NULL;
     io_uring_queue_exit(&r->uring);
     free(r->pending);
     r->pending = NULL;
@@ -227,13 +230,31 @@ int io_ring_run_once(io_ring_t *r, int64_t timeout_ns)
     return count;
 }
 
+int io_ring_register_region(io_ring_t *r, void *base, size_t len)
+{
+    ASSERT(r->fixed_base == NULL);
+    ASSERT(base != NULL && len > 0 && len <= ((size_t)1 << 30));
+    struct iovec iov = {.iov_base = base, .iov_len = len};
+    int rc = io_uring_register_buffers(&r->uring, &iov, 1);
+    if (rc < 0)
+        return rc;
+    r->fixed_base = base;
+    r->fixed_len = len;
+    return 0;
+}
+
 int io_submit_write(io_ring_t *r, int fd, const void *buf, uint32_t len, uint64_t off,
                     io_cb_t cb, void *ctx)
 {
     struct io_uring_sqe *sqe = io_ring_sqe(r, cb, ctx, NULL);
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_write(sqe, fd, buf, len, off);
+    if (io_ring_is_fixed(r, buf, len)) {
+        io_uring_prep_write_fixed(sqe, fd, buf, len, off, 0);
+        r->fixed_ops++;
+    } else {
+        io_uring_prep_write(sqe, fd, buf, len, off);
+    }
     return 0;
 }
 
@@ -253,7 +274,28 @@ int io_submit_read(io_ring_t *r, int fd, void *buf, uint32_t len, uint64_t off, 
     struct io_uring_sqe *sqe = io_ring_sqe(r, cb, ctx, NULL);
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_read(sqe, fd, buf, len, off);
+    if (io_ring_is_fixed(r, buf, len)) {
+        io_uring_prep_read_fixed(sqe, fd, buf, len, off, 0);
+        r->fixed_ops++;
+    } else {
+        io_uring_prep_read(sqe, fd, buf, len, off);
+    }
+    return 0;
+}
+
+int io_submit_recv(io_ring_t *r, int fd, void *buf, uint32_t len, io_cb_t cb, void *ctx,
+                   io_token_t *token_out)
+{
+    struct io_uring_sqe *sqe = io_ring_sqe(r, cb, ctx, token_out);
+    if (!sqe)
+        return -EBUSY;
+    /* Not READ_FIXED even in the region: a socket read completes with what
+     * has arrived (ten completions per MiB frame at a 100 KB receive buffer),
+     * while MSG_WAITALL lets the kernel keep filling the buffer as data comes
+     * (one completion). Measured: 1 KiB produce 915-1014 MB/s with
+     * RECV+WAITALL against 688-977 with READ_FIXED. This kernel refuses
+     * IORING_RECVSEND_FIXED_BUF on RECV. */
+    io_uring_prep_recv(sqe, fd, buf, len, MSG_WAITALL);
     return 0;
 }
 

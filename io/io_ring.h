@@ -22,6 +22,13 @@
  *   - The table has a fixed capacity chosen at init; when it is full,
  *     io_ring_sqe() returns NULL and the caller applies backpressure.
  *
+ * Registered buffers (one region per ring)
+ *   io_ring_register_region() registers one memory region as fixed buffer 0.
+ *   io_submit_write / io_submit_read switch to WRITE_FIXED / READ_FIXED by
+ *   themselves when the whole buffer lies inside the region, so callers hand
+ *   out pointers and never see buffer indexes. The region must outlive the
+ *   ring's use of it (the ring unregisters it at destroy).
+ *
  * Timers
  *   io_ring_run_once() waits at most until the earliest deadline the caller
  *   passes; timer bookkeeping lives in io_timer.h and is driven by the shard loop.
@@ -63,10 +70,14 @@ typedef struct io_ring {
     /* Doorbell arrivals are handed to this function (set by the owner shard). */
     void (*on_doorbell)(void *ctx, int32_t payload);
     void *doorbell_ctx;
+    /* The registered region (fixed buffer 0), or NULL. */
+    const uint8_t *fixed_base;
+    size_t fixed_len;
     /* Statistics (owner thread only). */
     uint64_t completions;
     uint64_t stale_completions;
     uint64_t sqe_waits;         /* times the SQ was full and had to be submitted */
+    uint64_t fixed_ops;         /* reads/writes submitted as _FIXED */
 } io_ring_t;
 
 /* Sets up the ring with sq_entries submission slots and a pending table of
@@ -104,6 +115,19 @@ int io_ring_run_once(io_ring_t *r, int64_t timeout_ns);
 /* Submits prepared SQEs without waiting. Returns 0 or -errno. */
 int io_ring_submit(io_ring_t *r);
 
+/* Registers [base, base + len) as fixed buffer 0 (len <= 1 GiB). Returns 0,
+ * or -errno (-ENOMEM when RLIMIT_MEMLOCK is too low for it): nothing is
+ * registered then and the wrappers use the plain opcodes. */
+int io_ring_register_region(io_ring_t *r, void *base, size_t len);
+
+/* Whether [buf, buf + len) lies inside the registered region. */
+static inline bool io_ring_is_fixed(const io_ring_t *r, const void *buf, size_t len)
+{
+    const uint8_t *p = buf;
+    return r->fixed_base != NULL && p >= r->fixed_base && len <= r->fixed_len &&
+           (size_t)(p - r->fixed_base) <= r->fixed_len - len;
+}
+
 /* Convenience wrappers over io_ring_sqe() for the common one-shot ops.
  * Each returns 0 when queued, -EBUSY when the pending table is full. The
  * buffer must stay valid until the callback runs. */
@@ -114,5 +138,10 @@ int io_submit_writev(io_ring_t *r, int fd, const struct iovec *iov, uint32_t iov
 int io_submit_read(io_ring_t *r, int fd, void *buf, uint32_t len, uint64_t off, io_cb_t cb,
                    void *ctx);
 int io_submit_fdatasync(io_ring_t *r, int fd, io_cb_t cb, void *ctx);
+/* Receives len bytes from a socket into buf with MSG_WAITALL: one
+ * completion with len, or fewer at end of stream (0 when nothing came), or
+ * -errno. *token_out (optional) as for io_ring_sqe(). */
+int io_submit_recv(io_ring_t *r, int fd, void *buf, uint32_t len, io_cb_t cb, void *ctx,
+                   io_token_t *token_out);
 
 #endif /* IO_RING_H */

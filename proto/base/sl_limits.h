@@ -17,6 +17,7 @@
 #define SL_RING_MAX_PENDING 65536        /* in-flight operations per shard */
 #define SL_RECV_BUF_COUNT 512            /* provided receive buffers per shard */
 #define SL_RECV_BUF_BYTES (32 * 1024)    /* 512 x 32 KiB = 16 MiB per shard */
+#define SL_DIRECT_RECV_MIN_BYTES (64 * 1024) /* rest of a frame read straight into it */
 #define SL_ACCEPT_BACKOFF_MS 100         /* accept retry after EMFILE / ENFILE / ENOMEM */
 #define SL_PIPES_PER_SHARD 64            /* zero-copy fetch pipes (io_splice.h) */
 #define SL_PIPE_BYTES (256 * 1024)       /* asked of F_SETPIPE_SZ; the kernel may grant less.

@@ -1,12 +1,14 @@
 /*
  * test_core_pool.c — the per-shard request and buffer caches (core/sl_pool.h):
  * class rounding, reuse, the per-class bound, buffers above the largest class,
- * requests coming back zeroed with their arena usable.
+ * requests coming back zeroed with their arena usable, the registered region
+ * (large classes first from it, slabs per class, heap when it is used up).
  */
 #include "sl_pool.h"
 #include "sl_req.h"
 
 #include <criterion/criterion.h>
+#include <stdlib.h>
 
 Test(core_pool, buffers_are_reused_within_their_class)
 {
@@ -89,4 +91,79 @@ Test(core_pool, requests_come_back_zeroed_with_a_working_arena)
     sl_pool_req_put(&p, r2);
     sl_pool_destroy(&p);
     cr_assert_eq(p.free_req_count, 0);
+}
+
+/* A region of 4 slabs (1 MiB each), as a shard registers it. */
+#define REGION_SLABS 4
+static uint8_t *region_new(void)
+{
+    uint8_t *r = aligned_alloc(4096, (size_t)REGION_SLABS << SL_POOL_MAX_SHIFT);
+    cr_assert_not_null(r);
+    return r;
+}
+
+Test(core_pool, large_buffers_come_from_the_region_and_go_back_to_it)
+{
+    sl_pool_t p;
+    sl_pool_init(&p);
+    uint8_t *region = region_new();
+    sl_pool_set_region(&p, region, (size_t)REGION_SLABS << SL_POOL_MAX_SHIFT);
+    /* 64 KiB and up: region; below: heap. */
+    uint8_t *big = sl_pool_buf_get(&p, 100 * 1024); /* 128 KiB class */
+    cr_assert(sl_pool_in_region(&p, big));
+    memset(big, 0x5A, 100 * 1024); /* the slack past 100 KiB stays poisoned under ASan */
+    uint8_t *small = sl_pool_buf_get(&p, 30 * 1024); /* 32 KiB class */
+    cr_assert_not(sl_pool_in_region(&p, small));
+    /* The 128 KiB class took one slab and splits it into 8 buffers. */
+    cr_assert_eq(p.region_used, (size_t)1 << SL_POOL_MAX_SHIFT);
+    void *more[7];
+    for (int i = 0; i < 7; i++) {
+        more[i] = sl_pool_buf_get(&p, 128 * 1024);
+        cr_assert(sl_pool_in_region(&p, more[i]));
+        cr_assert_neq(more[i], big);
+        for (int j = 0; j < i; j++)
+            cr_assert_neq(more[i], more[j], "nothing is handed out twice");
+    }
+    cr_assert_eq(p.region_used, (size_t)1 << SL_POOL_MAX_SHIFT, "still the first slab");
+    /* Back to the region list, never freed, not counted in the heap cache. */
+    sl_pool_buf_put(&p, big, 100 * 1024);
+    cr_assert_eq(p.cached_bytes, 0);
+    cr_assert_eq(sl_pool_buf_get(&p, 128 * 1024), big);
+    for (int i = 0; i < 7; i++)
+        sl_pool_buf_put(&p, more[i], 128 * 1024);
+    sl_pool_buf_put(&p, big, 128 * 1024);
+    sl_pool_buf_put(&p, small, 30 * 1024);
+    sl_pool_destroy(&p);
+    free(region);
+}
+
+Test(core_pool, a_used_up_region_falls_back_to_the_heap)
+{
+    sl_pool_t p;
+    sl_pool_init(&p);
+    uint8_t *region = region_new();
+    sl_pool_set_region(&p, region, (size_t)REGION_SLABS << SL_POOL_MAX_SHIFT);
+    void *b[REGION_SLABS + 2];
+    for (int i = 0; i < REGION_SLABS + 2; i++) {
+        b[i] = sl_pool_buf_get(&p, 1 << 20);
+        cr_assert_not_null(b[i]);
+        cr_assert_eq(sl_pool_in_region(&p, b[i]), i < REGION_SLABS);
+    }
+    cr_assert_eq(p.region_used, (size_t)REGION_SLABS << SL_POOL_MAX_SHIFT);
+    /* Another class finds no slab left: heap. */
+    void *other = sl_pool_buf_get(&p, 64 * 1024);
+    cr_assert_not(sl_pool_in_region(&p, other));
+    sl_pool_buf_put(&p, other, 64 * 1024);
+    /* Frames larger than the largest class never touch the region. */
+    void *huge = sl_pool_buf_get(&p, (1 << 20) + 1);
+    cr_assert_not(sl_pool_in_region(&p, huge));
+    sl_pool_buf_put(&p, huge, (1 << 20) + 1);
+    for (int i = 0; i < REGION_SLABS + 2; i++)
+        sl_pool_buf_put(&p, b[i], 1 << 20);
+    /* Region buffers come back before heap ones. */
+    void *again = sl_pool_buf_get(&p, 1 << 20);
+    cr_assert(sl_pool_in_region(&p, again));
+    sl_pool_buf_put(&p, again, 1 << 20);
+    sl_pool_destroy(&p);
+    free(region);
 }

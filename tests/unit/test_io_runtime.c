@@ -1,7 +1,10 @@
 /* Unit tests for io/: timers, the SPSC queue (across threads), the ring's
- * dispatch and the MSG_RING doorbell. */
+ * dispatch, the registered region (_FIXED opcodes), the wait-all receive and
+ * the MSG_RING doorbell. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "io_ring.h"
@@ -132,6 +135,93 @@ Test(io_ring, write_and_read_complete_through_callbacks)
     cr_assert_str_eq(buf, "hello");
     cr_assert_eq(r.pending_in_use, 0);
     close(fd);
+    io_ring_destroy(&r);
+}
+
+Test(io_ring, buffers_in_the_registered_region_use_the_fixed_opcodes)
+{
+    io_ring_t r;
+    cr_assert_eq(io_ring_init(&r, 8, 4), 0);
+    size_t len = 1 << 20;
+    uint8_t *region = aligned_alloc(4096, len);
+    cr_assert_not_null(region);
+    cr_assert_eq(io_ring_register_region(&r, region, len), 0);
+    cr_assert(io_ring_is_fixed(&r, region, len));
+    cr_assert(io_ring_is_fixed(&r, region + len - 1, 1));
+    cr_assert_not(io_ring_is_fixed(&r, region + len - 1, 2), "straddles the end");
+    cr_assert_not(io_ring_is_fixed(&r, region + len, 1));
+    char path[] = "/tmp/sluice-io-test-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    unlink(path);
+    memcpy(region + 4096, "registered", 10);
+    cb_calls = 0;
+    cr_assert_eq(io_submit_write(&r, fd, region + 4096, 10, 0, on_done, NULL), 0);
+    cr_assert_eq(io_submit_write(&r, fd, " plain", 6, 10, on_done, NULL), 0);
+    while (cb_calls < 2)
+        cr_assert(io_ring_run_once(&r, -1) >= 0);
+    cr_assert_eq(r.fixed_ops, 1, "only the write from the region is fixed");
+    memset(region, 0, 64);
+    cr_assert_eq(io_submit_read(&r, fd, region, 16, 0, on_done, NULL), 0);
+    while (cb_calls < 3)
+        cr_assert(io_ring_run_once(&r, -1) >= 0);
+    cr_assert_eq(cb_res, 16);
+    cr_assert_eq(memcmp(region, "registered plain", 16), 0);
+    cr_assert_eq(r.fixed_ops, 2);
+    close(fd);
+    io_ring_destroy(&r);
+    free(region);
+}
+
+static int g_peer = -1;
+
+/* Writes 300,000 bytes (byte i = i % 251) in 7,000-byte pieces, pausing. */
+static void *trickle(void *arg)
+{
+    (void)arg;
+    static uint8_t data[300000];
+    for (size_t i = 0; i < sizeof(data); i++)
+        data[i] = (uint8_t)(i % 251);
+    for (size_t off = 0; off < sizeof(data);) {
+        size_t n = sizeof(data) - off < 7000 ? sizeof(data) - off : 7000;
+        ssize_t w = write(g_peer, data + off, n);
+        cr_assert(w > 0);
+        off += (size_t)w;
+        usleep(500);
+    }
+    return NULL;
+}
+
+Test(io_ring, recv_waits_for_every_byte_then_reports_end_of_stream)
+{
+    io_ring_t r;
+    cr_assert_eq(io_ring_init(&r, 8, 4), 0);
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    g_peer = sv[1];
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, trickle, NULL), 0);
+    static uint8_t got[300000 + 16];
+    cb_calls = 0;
+    cr_assert_eq(io_submit_recv(&r, sv[0], got, 300000, on_done, NULL, NULL), 0);
+    while (cb_calls == 0)
+        cr_assert(io_ring_run_once(&r, -1) >= 0);
+    cr_assert_eq(cb_res, 300000, "one completion for the whole length");
+    for (size_t i = 0; i < 300000; i++)
+        cr_assert_eq(got[i], (uint8_t)(i % 251), "byte %zu", i);
+    pthread_join(t, NULL);
+    /* The peer sends 5 bytes and closes: fewer than asked, then 0. */
+    cr_assert_eq(write(sv[1], "tail!", 5), 5);
+    close(sv[1]);
+    cr_assert_eq(io_submit_recv(&r, sv[0], got, 100, on_done, NULL, NULL), 0);
+    while (cb_calls == 1)
+        cr_assert(io_ring_run_once(&r, -1) >= 0);
+    cr_assert_eq(cb_res, 5);
+    cr_assert_eq(io_submit_recv(&r, sv[0], got, 100, on_done, NULL, NULL), 0);
+    while (cb_calls == 2)
+        cr_assert(io_ring_run_once(&r, -1) >= 0);
+    cr_assert_eq(cb_res, 0);
+    close(sv[0]);
     io_ring_destroy(&r);
 }
 
