@@ -245,25 +245,38 @@ static void conn_close(sl_conn_t *c, const char *why)
     conn_maybe_free(c);
 }
 
-/* Queues c for conn_arm_recv at the end of the turn (no buffer, no slot). */
+/* Queues c for conn_arm_recv at the end of the turn (no buffer, no slot).
+ * The list holds the slot: a connection closed meanwhile is freed by
+ * sl_conns_rearm, never reused while still linked. */
 static void conn_queue_rearm(sl_conn_t *c)
 {
     if (c->recv_need_rearm)
         return;
     c->recv_need_rearm = true;
+    c->holds++;
     c->rearm_next = c->shard->rearm_head;
     c->shard->rearm_head = c;
 }
 
-/* The receive ended (final completion): forget it and start the next one
- * unless the connection is closing or paused. */
+/* The receive ended (final completion): nothing is armed any more. The
+ * caller drops the receive's hold when it is done with the connection. */
 static void conn_recv_ended(sl_conn_t *c)
 {
     c->recv_armed = false;
     c->recv_direct = false;
     c->recv_cancelling = false;
     ASSERT(c->holds > 0);
-    c->holds--;
+}
+
+/* Resumes a receive paused for backpressure once the queue has drained to
+ * half. Called wherever the queue shrinks or a paused receive ends. */
+static void conn_maybe_resume(sl_conn_t *c)
+{
+    if (c->state == SL_CONN_OPEN && c->recv_paused && !c->recv_armed &&
+        c->inflight <= SL_MAX_INFLIGHT_PER_CONN / 2) {
+        c->recv_paused = false;
+        conn_arm_recv(c);
+    }
 }
 
 static void on_recv(void *ctx, int32_t res, uint32_t flags)
@@ -286,13 +299,14 @@ static void on_recv(void *ctx, int32_t res, uint32_t flags)
         } else if (res < 0 && res != -ECANCELED && res != -ENOBUFS) {
             conn_close(c, strerror(-res));
         } else if (c->recv_paused) {
-            /* re-armed by conn_try_send once the queue drains */
+            conn_maybe_resume(c); /* or later, from conn_try_send */
         } else if (res == -ENOBUFS && !conn_wants_direct(c)) {
             conn_queue_rearm(c); /* out of provided buffers: next turn */
         } else {
             conn_arm_recv(c); /* ended by the kernel, or for a direct read */
         }
     }
+    c->holds--;
     conn_maybe_free(c);
 }
 
@@ -312,10 +326,11 @@ static void on_recv_direct(void *ctx, int32_t res, uint32_t flags)
                 conn_on_frame(c, frame, c->frame_len);
             }
             if (c->state == SL_CONN_OPEN && !c->recv_paused) {
-                if (c->inflight >= SL_MAX_INFLIGHT_PER_CONN)
-                    c->recv_paused = true; /* as conn_on_frame would */
-                else
-                    conn_arm_recv(c);
+                /* conn_on_frame pauses at the limit; it is not lifted above half */
+                ASSERT(c->inflight < SL_MAX_INFLIGHT_PER_CONN);
+                conn_arm_recv(c);
+            } else {
+                conn_maybe_resume(c);
             }
         } else if (res == 0) {
             conn_close(c, "closed by peer");
@@ -323,8 +338,11 @@ static void on_recv_direct(void *ctx, int32_t res, uint32_t flags)
             conn_close(c, strerror(-res));
         } else if (!c->recv_paused) {
             conn_arm_recv(c);
+        } else {
+            conn_maybe_resume(c);
         }
     }
+    c->holds--; /* held until here: conn_on_frame may close the connection */
     conn_maybe_free(c);
 }
 
@@ -373,8 +391,11 @@ void sl_conns_rearm(sl_shard_t *s)
         sl_conn_t *next = c->rearm_next;
         c->recv_need_rearm = false;
         c->rearm_next = NULL;
+        ASSERT(c->holds > 0);
+        c->holds--; /* the list's hold (conn_queue_rearm) */
         if (c->state == SL_CONN_OPEN && !c->recv_armed && !c->recv_paused)
             conn_arm_recv(c);
+        conn_maybe_free(c);
         c = next;
     }
 }
@@ -599,11 +620,7 @@ static void conn_try_send(sl_conn_t *c)
         c->send_inflight = true;
         c->holds++;
     }
-    if (c->state == SL_CONN_OPEN && c->recv_paused && !c->recv_armed &&
-        c->inflight <= SL_MAX_INFLIGHT_PER_CONN / 2) {
-        c->recv_paused = false;
-        conn_arm_recv(c);
-    }
+    conn_maybe_resume(c);
 }
 
 void sl_conn_request_done(sl_req_t *req)

@@ -18,8 +18,9 @@
  * connection. Large frames come from the shard's registered region
  * (sl_pool.h), so the appends written from them go out as WRITE_FIXED.
  *
- * Backpressure: at most SL_MAX_INFLIGHT_PER_CONN requests are queued; past that
- * the receive is cancelled and re-armed when the queue has drained to half.
+ * Backpressure: once SL_MAX_INFLIGHT_PER_CONN requests are queued the receive
+ * is cancelled (frames already received before the cancel lands still count,
+ * so a few more may queue) and re-armed when the queue has drained to half.
  *
  * Sending: a response is a list of pieces in order (sl_req.h): runs of memory
  * go out with sendmsg (MSG_MORE when a file piece follows), a file piece is
