@@ -55,7 +55,7 @@ typedef struct sl_pool {
     uint32_t free_count[SL_POOL_CLASSES];
     size_t cached_bytes;              /* free bytes in all classes */
     void *region_bufs[SL_POOL_CLASSES]; /* free region buffers, same linking */
-    uint8_t *region;                  /* the registered region, or NULL */
+    uint8_t *region;                    /* the registered region, or NULL */
     size_t region_len;
     size_t region_used;               /* bytes handed to classes as slabs */
     struct sl_req *free_reqs;         /* linked through req->next */

@@ -365,7 +365,8 @@ static void shard_setup_region(sl_shard_t *s)
             sl_pool_set_region(&s->pool, mem, len);
             if (len < want)
                 LOG_WARN("shard %d: registered %zu MiB of registered.buffer.bytes=%zu MiB "
-                         "(RLIMIT_MEMLOCK)", s->id, len / mib, want / mib);
+                         "(RLIMIT_MEMLOCK)",
+                         s->id, len / mib, want / mib);
             return;
         }
         munmap(mem, len);
@@ -516,8 +517,7 @@ void *sl_shard_main(void *arg)
     s->region = NULL;
     LOG_INFO("shard %d stopped after %llu turns: %llu MiB received straight into frames, %llu "
              "fixed reads/writes, %llu region buffers handed out, %llu spliced pieces read instead",
-             s->id, (unsigned long long)s->turns,
-             (unsigned long long)(s->direct_recv_bytes >> 20),
+             s->id, (unsigned long long)s->turns, (unsigned long long)(s->direct_recv_bytes >> 20),
              (unsigned long long)fixed_ops, (unsigned long long)region_hits,
              (unsigned long long)s->splice_fallbacks);
     return NULL;
