@@ -109,6 +109,14 @@ int cli_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value)
     return 0;
 }
 
+int cli_conf_set_all(rd_kafka_conf_t *conf, const cli_kv_list_t *list)
+{
+    for (int i = 0; list != NULL && i < list->count; i++)
+        if (cli_conf_set(conf, list->items[i].key, list->items[i].value) != 0)
+            return -1;
+    return 0;
+}
+
 rd_kafka_conf_t *cli_conf_new(const char *bootstrap, const cli_kv_list_t *extra)
 {
     ASSERT(bootstrap != NULL);
@@ -116,11 +124,9 @@ rd_kafka_conf_t *cli_conf_new(const char *bootstrap, const cli_kv_list_t *extra)
     if (cli_conf_set(conf, "bootstrap.servers", bootstrap) != 0 ||
         cli_conf_set(conf, "client.id", "sluice-cli") != 0 ||
         /* A console tool's connections close when it exits: not news. */
-        cli_conf_set(conf, "log.connection.close", "false") != 0)
+        cli_conf_set(conf, "log.connection.close", "false") != 0 ||
+        cli_conf_set_all(conf, extra) != 0)
         goto out_destroy_conf;
-    for (int i = 0; extra != NULL && i < extra->count; i++)
-        if (cli_conf_set(conf, extra->items[i].key, extra->items[i].value) != 0)
-            goto out_destroy_conf;
     return conf;
 
 out_destroy_conf:

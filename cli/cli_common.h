@@ -78,6 +78,10 @@ int cli_parse_bool(const char *s, bool *out);
  * reason (unknown property, invalid value). */
 int cli_conf_set(rd_kafka_conf_t *conf, const char *key, const char *value);
 
+/* Sets every property of `list` (NULL: none) in order, so later ones win.
+ * Returns 0, or -1 after printing the first failure. */
+int cli_conf_set_all(rd_kafka_conf_t *conf, const cli_kv_list_t *list);
+
 /* A new librdkafka configuration with bootstrap.servers and client.id set,
  * then each `extra` property applied in order (so the user's settings win).
  * Returns NULL after printing an error; the caller owns the result. */

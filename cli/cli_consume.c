@@ -304,12 +304,9 @@ static rd_kafka_t *consume_client_new(const consume_opts_t *o)
         cli_conf_set(conf, "auto.offset.reset", o->from_beginning ? "earliest" : "latest") != 0 ||
         cli_conf_set(conf, "isolation.level", o->isolation) != 0 ||
         (o->assignor != NULL &&
-         cli_conf_set(conf, "partition.assignment.strategy", o->assignor) != 0))
+         cli_conf_set(conf, "partition.assignment.strategy", o->assignor) != 0) ||
+        cli_conf_set_all(conf, &o->consumer_props) != 0)
         goto out_destroy_conf;
-    for (int i = 0; i < o->consumer_props.count; i++)
-        if (cli_conf_set(conf, o->consumer_props.items[i].key, o->consumer_props.items[i].value) !=
-            0)
-            goto out_destroy_conf;
     return cli_client_new(RD_KAFKA_CONSUMER, conf);
 
 out_destroy_conf:

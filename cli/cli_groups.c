@@ -1194,11 +1194,9 @@ static rd_kafka_t *groups_client_new(const groups_opts_t *o)
         return NULL;
     /* Log end offsets as Kafka's tool reports them (not the last stable
      * offset); --command-property may still override it. */
-    if (cli_conf_set(conf, "isolation.level", "read_uncommitted") != 0)
+    if (cli_conf_set(conf, "isolation.level", "read_uncommitted") != 0 ||
+        cli_conf_set_all(conf, &o->client_props) != 0)
         goto out_destroy_conf;
-    for (int i = 0; i < o->client_props.count; i++)
-        if (cli_conf_set(conf, o->client_props.items[i].key, o->client_props.items[i].value) != 0)
-            goto out_destroy_conf;
     return cli_client_new(RD_KAFKA_CONSUMER, conf);
 
 out_destroy_conf:

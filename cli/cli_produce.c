@@ -210,12 +210,9 @@ static rd_kafka_t *produce_client_new(const produce_opts_t *o, produce_stats_t *
         return NULL;
     if (cli_conf_set(conf, "acks", o->acks) != 0 ||
         cli_conf_set(conf, "compression.type", o->compression) != 0 ||
-        cli_conf_set(conf, "message.timeout.ms", "30000") != 0)
+        cli_conf_set(conf, "message.timeout.ms", "30000") != 0 ||
+        cli_conf_set_all(conf, &o->producer_props) != 0)
         goto out_destroy_conf;
-    for (int i = 0; i < o->producer_props.count; i++)
-        if (cli_conf_set(conf, o->producer_props.items[i].key, o->producer_props.items[i].value) !=
-            0)
-            goto out_destroy_conf;
     rd_kafka_conf_set_dr_msg_cb(conf, produce_on_delivery);
     rd_kafka_conf_set_opaque(conf, stats);
     return cli_client_new(RD_KAFKA_PRODUCER, conf);

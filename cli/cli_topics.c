@@ -230,18 +230,6 @@ static rd_kafka_event_t *topics_admin_wait(rd_kafka_queue_t *queue, int timeout_
     return ev;
 }
 
-static rd_kafka_AdminOptions_t *topics_admin_options(rd_kafka_t *rk, rd_kafka_admin_op_t op,
-                                                     int timeout_ms)
-{
-    char errstr[256];
-    rd_kafka_AdminOptions_t *opts = rd_kafka_AdminOptions_new(rk, op);
-    ASSERT(opts != NULL);
-    /* Both setters only fail on out-of-range values, which parsing excluded. */
-    rd_kafka_AdminOptions_set_request_timeout(opts, timeout_ms, errstr, sizeof(errstr));
-    rd_kafka_AdminOptions_set_operation_timeout(opts, timeout_ms, errstr, sizeof(errstr));
-    return opts;
-}
-
 /* Checks the single per-topic result of a CreateTopics or DeleteTopics call.
  * `tolerated` is an error that counts as success (already exists / does not
  * exist with --if-not-exists / --if-exists), or NO_ERROR for none. */
@@ -286,7 +274,7 @@ static int topics_create(rd_kafka_t *rk, const topics_opts_t *o)
     }
     rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts =
-        topics_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, o->timeout_ms);
+        cli_admin_options(rk, RD_KAFKA_ADMIN_OP_CREATETOPICS, o->timeout_ms);
     rd_kafka_CreateTopics(rk, &nt, 1, opts, queue);
     rd_kafka_event_t *ev = topics_admin_wait(queue, o->timeout_ms, "CreateTopics");
     if (ev != NULL) {
@@ -315,7 +303,7 @@ static int topics_delete(rd_kafka_t *rk, const topics_opts_t *o)
     rd_kafka_DeleteTopic_t *dt = rd_kafka_DeleteTopic_new(o->topic);
     rd_kafka_queue_t *queue = rd_kafka_queue_new(rk);
     rd_kafka_AdminOptions_t *opts =
-        topics_admin_options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, o->timeout_ms);
+        cli_admin_options(rk, RD_KAFKA_ADMIN_OP_DELETETOPICS, o->timeout_ms);
     rd_kafka_DeleteTopics(rk, &dt, 1, opts, queue);
     rd_kafka_event_t *ev = topics_admin_wait(queue, o->timeout_ms, "DeleteTopics");
     if (ev != NULL) {

@@ -18,7 +18,11 @@ import os
 import socket
 import statistics
 import struct
+import sys
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_util import cpu_seconds, recv_exact  # noqa: E402
 
 
 def i16(v): return struct.pack(">h", v)
@@ -34,21 +38,6 @@ def raw_request(sock, key, version, body, corr=[0]):
     sock.sendall(i32(len(msg)) + msg)
     size = struct.unpack(">i", recv_exact(sock, 4))[0]
     return recv_exact(sock, size)[4:]
-
-
-def recv_exact(sock, n):
-    out = b""
-    while len(out) < n:
-        chunk = sock.recv(n - len(out))
-        if not chunk:
-            raise RuntimeError("connection closed")
-        out += chunk
-    return out
-
-
-def cpu_seconds(pid):
-    fields = open("/proc/%d/stat" % pid).read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def idle_and_latency(boot, pid):

@@ -19,7 +19,6 @@
 #define PF_NSETUP_MAX_RESPONSE_BYTES (64u << 20)
 #define PF_NSETUP_REQUEST_BYTES (1u << 20)
 #define PF_NSETUP_ARENA_BYTES (64u << 20)
-#define PF_NSETUP_CREATE_WAIT_MS 10000
 
 typedef struct pf_nsetup {
     int fd;
@@ -267,6 +266,31 @@ static int pf_nsetup_offsets(pf_nsetup_t *s, const pf_nversions_t *v, const char
     return 0;
 }
 
+/* pf_topic_ops_t over a setup connection. */
+typedef struct {
+    pf_nsetup_t *s;
+    const pf_nversions_t *v;
+} pf_ntopic_ctx_t;
+
+static int32_t pf_ntopic_partitions(void *ctx, const char *topic)
+{
+    pf_ntopic_ctx_t *t = ctx;
+    return pf_nsetup_partitions(t->s, t->v, topic);
+}
+
+static int pf_ntopic_create(void *ctx, const char *topic, int32_t partitions)
+{
+    pf_ntopic_ctx_t *t = ctx;
+    return pf_nsetup_create(t->s, t->v, topic, partitions);
+}
+
+static void pf_ntopic_pause(void *ctx, int32_t n)
+{
+    (void)ctx;
+    if (n == 0) /* after an error (n < 0), check again at once */
+        usleep(100000);
+}
+
 int pf_nsetup_run(pf_run_t *run)
 {
     const pf_config_t *c = run->config;
@@ -290,36 +314,16 @@ int pf_nsetup_run(pf_run_t *run)
     }
     if (pf_nsetup_versions(&s, &eng->versions) != 0)
         goto out;
-    int32_t n = pf_nsetup_partitions(&s, &eng->versions, c->topic);
-    if (n < 0)
+    pf_ntopic_ctx_t tctx = {.s = &s, .v = &eng->versions};
+    const pf_topic_ops_t ops = {
+        .ctx = &tctx,
+        .partitions = pf_ntopic_partitions,
+        .create = pf_ntopic_create,
+        .pause = pf_ntopic_pause,
+    };
+    if (pf_run_prepare_topic(run, &ops) != 0)
         goto out;
-    if (n == 0) {
-        if (c->partitions == 0) {
-            fprintf(stderr,
-                    "sluice-perf: topic %s does not exist (pass --partitions N to "
-                    "create it)\n",
-                    c->topic);
-            goto out;
-        }
-        if (pf_nsetup_create(&s, &eng->versions, c->topic, c->partitions) != 0)
-            goto out;
-        for (int i = 0; i < PF_NSETUP_CREATE_WAIT_MS / 100 && n <= 0; i++) {
-            n = pf_nsetup_partitions(&s, &eng->versions, c->topic);
-            if (n == 0)
-                usleep(100000);
-        }
-        if (n <= 0) {
-            fprintf(stderr, "sluice-perf: topic %s created but not in metadata\n", c->topic);
-            goto out;
-        }
-        fprintf(stderr, "sluice-perf: created topic %s with %" PRId32 " partitions\n", c->topic, n);
-    } else if (c->partitions > 0 && n != c->partitions) {
-        fprintf(stderr,
-                "sluice-perf: note: topic %s exists with %" PRId32 " partitions (not %" PRId32
-                "); using it as is\n",
-                c->topic, n, c->partitions);
-    }
-    run->partition_count = n;
+    int32_t n = run->partition_count;
     if (run->have_consumer) {
         eng->start_offsets = calloc((size_t)n, sizeof(int64_t));
         if (eng->start_offsets == NULL)

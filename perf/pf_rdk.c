@@ -66,9 +66,11 @@ static rd_kafka_t *pf_client_new(rd_kafka_type_t type, rd_kafka_conf_t *conf)
 }
 
 /* Partition count of c->topic per fresh metadata: > 0, 0 when the topic does
- * not exist, -1 after printing an error. */
-static int32_t pf_topic_partitions(rd_kafka_t *rk, const char *topic)
+ * not exist, -1 after printing an error. `ctx` is the rd_kafka_t
+ * (pf_topic_ops_t). */
+static int32_t pf_topic_partitions(void *ctx, const char *topic)
 {
+    rd_kafka_t *rk = ctx;
     const rd_kafka_metadata_t *md = NULL;
     rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 1, NULL, &md, PF_ADMIN_TIMEOUT_MS);
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -85,9 +87,10 @@ static int32_t pf_topic_partitions(rd_kafka_t *rk, const char *topic)
 }
 
 /* Creates the topic. Returns 0 (also when it appeared meanwhile), or -1
- * after printing an error. */
-static int pf_topic_create(rd_kafka_t *rk, const char *topic, int32_t partitions)
+ * after printing an error. `ctx` is the rd_kafka_t (pf_topic_ops_t). */
+static int pf_topic_create(void *ctx, const char *topic, int32_t partitions)
 {
+    rd_kafka_t *rk = ctx;
     char errstr[512];
     int rc = -1;
     rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
@@ -133,49 +136,27 @@ out_free:
     return rc;
 }
 
+static void pf_topic_pause(void *ctx, int32_t n)
+{
+    (void)n;
+    rd_kafka_poll(ctx, 100);
+}
+
 int pf_rdk_topic_prepare(pf_run_t *run)
 {
-    const pf_config_t *c = run->config;
-    rd_kafka_conf_t *conf = pf_conf_new(c);
+    rd_kafka_conf_t *conf = pf_conf_new(run->config);
     if (conf == NULL)
         return -1;
     rd_kafka_t *rk = pf_client_new(RD_KAFKA_PRODUCER, conf);
     if (rk == NULL)
         return -1;
-    int rc = -1;
-    int32_t n = pf_topic_partitions(rk, c->topic);
-    if (n < 0)
-        goto out;
-    if (n == 0) {
-        if (c->partitions == 0) {
-            fprintf(stderr,
-                    "sluice-perf: topic %s does not exist (pass --partitions N to "
-                    "create it)\n",
-                    c->topic);
-            goto out;
-        }
-        if (pf_topic_create(rk, c->topic, c->partitions) != 0)
-            goto out;
-        /* Creation is asynchronous on some brokers: wait for the metadata. */
-        for (int i = 0; i < 100 && n <= 0; i++) {
-            n = pf_topic_partitions(rk, c->topic);
-            if (n <= 0)
-                rd_kafka_poll(rk, 100);
-        }
-        if (n <= 0) {
-            fprintf(stderr, "sluice-perf: topic %s created but not in metadata\n", c->topic);
-            goto out;
-        }
-        fprintf(stderr, "sluice-perf: created topic %s with %" PRId32 " partitions\n", c->topic, n);
-    } else if (c->partitions > 0 && n != c->partitions) {
-        fprintf(stderr,
-                "sluice-perf: note: topic %s exists with %" PRId32 " partitions (not %" PRId32
-                "); using it as is\n",
-                c->topic, n, c->partitions);
-    }
-    run->partition_count = n;
-    rc = 0;
-out:
+    const pf_topic_ops_t ops = {
+        .ctx = rk,
+        .partitions = pf_topic_partitions,
+        .create = pf_topic_create,
+        .pause = pf_topic_pause,
+    };
+    int rc = pf_run_prepare_topic(run, &ops);
     rd_kafka_destroy(rk);
     return rc;
 }

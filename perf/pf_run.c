@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define PF_TOPIC_WAIT_CHECKS 100 /* metadata checks, ~100 ms apart, after creating the topic */
+
 uint64_t pf_now_ns(void)
 {
     struct timespec ts;
@@ -122,4 +124,41 @@ bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns)
         return true;
     }
     return false;
+}
+
+int pf_run_prepare_topic(pf_run_t *run, const pf_topic_ops_t *ops)
+{
+    const pf_config_t *c = run->config;
+    int32_t n = ops->partitions(ops->ctx, c->topic);
+    if (n < 0)
+        return -1;
+    if (n == 0) {
+        if (c->partitions == 0) {
+            fprintf(stderr,
+                    "sluice-perf: topic %s does not exist (pass --partitions N to "
+                    "create it)\n",
+                    c->topic);
+            return -1;
+        }
+        if (ops->create(ops->ctx, c->topic, c->partitions) != 0)
+            return -1;
+        /* Creation is asynchronous on some brokers: wait for the metadata. */
+        for (int i = 0; i < PF_TOPIC_WAIT_CHECKS && n <= 0; i++) {
+            n = ops->partitions(ops->ctx, c->topic);
+            if (n <= 0)
+                ops->pause(ops->ctx, n);
+        }
+        if (n <= 0) {
+            fprintf(stderr, "sluice-perf: topic %s created but not in metadata\n", c->topic);
+            return -1;
+        }
+        fprintf(stderr, "sluice-perf: created topic %s with %" PRId32 " partitions\n", c->topic, n);
+    } else if (c->partitions > 0 && n != c->partitions) {
+        fprintf(stderr,
+                "sluice-perf: note: topic %s exists with %" PRId32 " partitions (not %" PRId32
+                "); using it as is\n",
+                c->topic, n, c->partitions);
+    }
+    run->partition_count = n;
+    return 0;
 }

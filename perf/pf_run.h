@@ -123,4 +123,25 @@ void pf_worker_note_last(pf_worker_t *w, uint64_t now_ns);
  * CLOCK_MONOTONIC. */
 bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns);
 
+/* How an engine looks up and creates the run's topic (pf_run_prepare_topic). */
+typedef struct {
+    void *ctx; /* passed to each callback */
+    /* Partition count of `topic`: > 0, 0 when it does not exist, or -1 after
+     * printing an error. */
+    int32_t (*partitions)(void *ctx, const char *topic);
+    /* Creates `topic`. Returns 0 (also when it exists already), or -1 after
+     * printing an error. */
+    int (*create)(void *ctx, const char *topic, int32_t partitions);
+    /* Waits about 100 ms before the next metadata check after a creation;
+     * `n` is what the last check returned (<= 0). */
+    void (*pause)(void *ctx, int32_t n);
+} pf_topic_ops_t;
+
+/* Makes sure config->topic exists, the same for every engine: creates it
+ * with config->partitions partitions when it does not exist and --partitions
+ * was given, then waits (up to 100 checks) until metadata shows it; notes a
+ * partition count other than the one asked for. Sets run->partition_count.
+ * Returns 0, or -1 after printing an error. */
+int pf_run_prepare_topic(pf_run_t *run, const pf_topic_ops_t *ops);
+
 #endif /* PF_RUN_H */

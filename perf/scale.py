@@ -36,6 +36,8 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "perf"))
+from bench_util import cpu_seconds, recv_exact  # noqa: E402
 
 
 def free_port():
@@ -58,12 +60,6 @@ def fd_count(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
-def cpu_s(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def wait_port(port, proc, timeout_s):
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -81,16 +77,6 @@ def api_versions_request(correlation):
     client = b"scale"
     body = struct.pack(">hhih", 18, 0, correlation, len(client)) + client
     return struct.pack(">i", len(body)) + body
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = s.recv(n - len(buf))
-        if not chunk:
-            raise OSError("closed")
-        buf += chunk
-    return buf
 
 
 def start_broker(binary, port, logdir, out):
@@ -215,9 +201,9 @@ def main():
               "(%.1f KiB per connection), %d fds" % (conns, answered, res["connect_s"],
                                                      rss2 / 2**20,
                                                      res["rss_per_connection_bytes"] / 1024, fds2))
-        c0 = cpu_s(proc.pid)
+        c0 = cpu_seconds(proc.pid)
         time.sleep(5)
-        res["idle_cpu_percent"] = (cpu_s(proc.pid) - c0) / 5 * 100
+        res["idle_cpu_percent"] = (cpu_seconds(proc.pid) - c0) / 5 * 100
         print("idle with everything open: broker CPU %.2f%% of a core"
               % res["idle_cpu_percent"])
         for s in socks:
