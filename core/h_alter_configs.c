@@ -28,6 +28,17 @@ typedef struct ac_state {
     const char **pre_message;
 } ac_state_t;
 
+/* Resource i's outcome: the controller's for a topic in the op, else the one
+ * decided before the op (a refused resource type). */
+static void ac_outcome(const ac_state_t *st, const sl_ctl_op_t *op, int32_t i, int16_t *error_code,
+                       kp_str_t *error_message)
+{
+    const sl_ctl_topic_t *t = st->op_index[i] >= 0 ? &op->topics[st->op_index[i]] : NULL;
+    *error_code = t ? t->error_code : st->pre_error[i];
+    const char *msg = t ? t->error_message : st->pre_message[i];
+    *error_message = msg ? kp_str_from(msg) : KP_STR_NULL;
+}
+
 static void ac_done(sl_req_t *req, sl_ctl_op_t *op)
 {
     ac_state_t *st = req->state;
@@ -48,10 +59,7 @@ static void ac_done(sl_req_t *req, sl_ctl_op_t *op)
             kp_incremental_alter_configs_response_alter_configs_resource_response_init(r);
             r->resource_type = st->resource_types[i];
             r->resource_name = st->resource_names[i];
-            const sl_ctl_topic_t *t = st->op_index[i] >= 0 ? &op->topics[st->op_index[i]] : NULL;
-            r->error_code = t ? t->error_code : st->pre_error[i];
-            const char *msg = t ? t->error_message : st->pre_message[i];
-            r->error_message = msg ? kp_str_from(msg) : KP_STR_NULL;
+            ac_outcome(st, op, i, &r->error_code, &r->error_message);
         }
         SL_RESPOND(req, incremental_alter_configs_response, &resp);
         return;
@@ -69,10 +77,7 @@ static void ac_done(sl_req_t *req, sl_ctl_op_t *op)
         kp_alter_configs_response_alter_configs_resource_response_init(r);
         r->resource_type = st->resource_types[i];
         r->resource_name = st->resource_names[i];
-        const sl_ctl_topic_t *t = st->op_index[i] >= 0 ? &op->topics[st->op_index[i]] : NULL;
-        r->error_code = t ? t->error_code : st->pre_error[i];
-        const char *msg = t ? t->error_message : st->pre_message[i];
-        r->error_message = msg ? kp_str_from(msg) : KP_STR_NULL;
+        ac_outcome(st, op, i, &r->error_code, &r->error_message);
     }
     SL_RESPOND(req, alter_configs_response, &resp);
     return;
@@ -80,9 +85,12 @@ oom:
     sl_req_fail_close(req, "out of memory");
 }
 
-/* Shared set-up: allocates the state and the op for n resources. */
-static ac_state_t *ac_begin(sl_req_t *req, int32_t n, bool incremental, sl_ctl_op_t **op_out)
+/* Shared set-up: allocates the state and the op for the request's resources
+ * (resources_count, negative when null). */
+static ac_state_t *ac_begin(sl_req_t *req, int32_t resources_count, bool incremental,
+                            bool validate_only, sl_ctl_op_t **op_out)
 {
+    int32_t n = SL_MAX(resources_count, 0);
     ac_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
     sl_ctl_op_t *op = kp_arena_alloc(&req->arena, sizeof(*op));
     size_t m = (size_t)SL_MAX(n, 1);
@@ -101,6 +109,7 @@ static ac_state_t *ac_begin(sl_req_t *req, int32_t n, bool incremental, sl_ctl_o
         return NULL;
     op->kind = SL_CTL_ALTER_CONFIGS;
     op->replace_all = !incremental;
+    op->validate_only = validate_only;
     op->req = req;
     op->on_done = ac_done;
     req->state = st;
@@ -132,6 +141,25 @@ static sl_ctl_topic_t *ac_resource(ac_state_t *st, sl_ctl_op_t *op, int32_t i, i
     return t;
 }
 
+/* Room in topic t for c configs (c negative when null): names, values and,
+ * with_ops (IncrementalAlterConfigs), operations, for the caller to fill.
+ * False when the request arena is full. */
+static bool ac_configs(sl_req_t *req, sl_ctl_topic_t *t, int32_t c, bool with_ops, kp_str_t **names,
+                       kp_str_t **values, int8_t **ops)
+{
+    c = SL_MAX(c, 0);
+    *names = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
+    *values = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
+    *ops = with_ops ? kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1)) : NULL;
+    if (!*names || !*values || (with_ops && !*ops))
+        return false;
+    t->config_count = c;
+    t->config_names = *names;
+    t->config_values = *values;
+    t->config_ops = *ops;
+    return true;
+}
+
 void sl_handle_alter_configs(sl_req_t *req)
 {
     kp_alter_configs_request_t in;
@@ -139,29 +167,23 @@ void sl_handle_alter_configs(sl_req_t *req)
         sl_req_fail_close(req, "malformed AlterConfigs request");
         return;
     }
-    int32_t n = SL_MAX(in.resources_count, 0);
     sl_ctl_op_t *op;
-    ac_state_t *st = ac_begin(req, n, false, &op);
+    ac_state_t *st = ac_begin(req, in.resources_count, false, in.validate_only, &op);
     if (!st)
         goto oom;
-    op->validate_only = in.validate_only;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = 0; i < st->resource_count; i++) {
         const kp_alter_configs_request_alter_configs_resource_t *r = &in.resources[i];
         sl_ctl_topic_t *t = ac_resource(st, op, i, r->resource_type, r->resource_name);
+        kp_str_t *names, *values;
+        int8_t *ops;
         if (!t)
             continue;
-        int32_t c = SL_MAX(r->configs_count, 0);
-        kp_str_t *names = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
-        kp_str_t *values = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
-        if (!names || !values)
+        if (!ac_configs(req, t, r->configs_count, false, &names, &values, &ops))
             goto oom;
-        for (int32_t k = 0; k < c; k++) {
+        for (int32_t k = 0; k < t->config_count; k++) {
             names[k] = r->configs[k].name;
             values[k] = r->configs[k].value;
         }
-        t->config_count = c;
-        t->config_names = names;
-        t->config_values = values;
     }
     sl_controller_submit(req->shard, op);
     return;
@@ -177,32 +199,24 @@ void sl_handle_incremental_alter_configs(sl_req_t *req)
         sl_req_fail_close(req, "malformed IncrementalAlterConfigs request");
         return;
     }
-    int32_t n = SL_MAX(in.resources_count, 0);
     sl_ctl_op_t *op;
-    ac_state_t *st = ac_begin(req, n, true, &op);
+    ac_state_t *st = ac_begin(req, in.resources_count, true, in.validate_only, &op);
     if (!st)
         goto oom;
-    op->validate_only = in.validate_only;
-    for (int32_t i = 0; i < n; i++) {
+    for (int32_t i = 0; i < st->resource_count; i++) {
         const kp_incremental_alter_configs_request_alter_configs_resource_t *r = &in.resources[i];
         sl_ctl_topic_t *t = ac_resource(st, op, i, r->resource_type, r->resource_name);
+        kp_str_t *names, *values;
+        int8_t *ops;
         if (!t)
             continue;
-        int32_t c = SL_MAX(r->configs_count, 0);
-        kp_str_t *names = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
-        kp_str_t *values = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1) * sizeof(kp_str_t));
-        int8_t *ops = kp_arena_alloc(&req->arena, (size_t)SL_MAX(c, 1));
-        if (!names || !values || !ops)
+        if (!ac_configs(req, t, r->configs_count, true, &names, &values, &ops))
             goto oom;
-        for (int32_t k = 0; k < c; k++) {
+        for (int32_t k = 0; k < t->config_count; k++) {
             names[k] = r->configs[k].name;
             values[k] = r->configs[k].value;
             ops[k] = r->configs[k].config_operation;
         }
-        t->config_count = c;
-        t->config_names = names;
-        t->config_values = values;
-        t->config_ops = ops;
     }
     sl_controller_submit(req->shard, op);
     return;

@@ -88,6 +88,24 @@ static bool route(sl_fanout_t *fo, sl_gop_t *op, kp_str_t gid)
     return sl_fanout_add(fo, owner, op) == 0;
 }
 
+/* One group of a multi-group request: makes the op running `run` on `in` with
+ * its result in `out` and sends it to the owner of gid; when gid has no
+ * coordinator yet, *error_code = no_coordinator instead. Returns the op, or
+ * NULL after closing the connection when out of memory. */
+static sl_gop_t *add_group_op(sl_req_t *req, sl_fanout_t *fo, void (*run)(sl_coord_t *, sl_gop_t *),
+                              const void *in, void *out, kp_str_t gid, int16_t *error_code,
+                              int16_t no_coordinator)
+{
+    sl_gop_t *op = gop_new(req, run, in, out);
+    if (!op) {
+        sl_req_fail_close(req, "out of memory");
+        return NULL;
+    }
+    if (!route(fo, op, gid))
+        *error_code = no_coordinator;
+    return op;
+}
+
 /* A request for one group: route, or answer at once with `fail` applied
  * (empty_err for an empty group id, checked first as Kafka does). */
 static void single(sl_req_t *req, sl_gop_t *op, kp_str_t gid, void (*on_done)(sl_req_t *),
@@ -363,14 +381,11 @@ void sl_handle_offset_fetch(sl_req_t *req)
     for (int32_t i = 0; i < count; i++) {
         kp_offset_fetch_response_groups_init(&st->groups[i]);
         st->groups[i].group_id = kp_str_nonnull(groups[i].group_id);
-        sl_gop_t *op = gop_new(req, sl_group_offset_fetch, &groups[i], &st->groups[i]);
-        if (!op) {
-            sl_req_fail_close(req, "out of memory");
+        st->ops[i] = add_group_op(req, fo, sl_group_offset_fetch, &groups[i], &st->groups[i],
+                                  groups[i].group_id, &st->groups[i].error_code,
+                                  KE_COORDINATOR_NOT_AVAILABLE);
+        if (!st->ops[i])
             return;
-        }
-        st->ops[i] = op;
-        if (!route(fo, op, groups[i].group_id))
-            st->groups[i].error_code = KE_COORDINATOR_NOT_AVAILABLE;
     }
     sl_fanout_launch(fo);
 }
@@ -440,6 +455,27 @@ typedef struct multi_state {
     void *results; /* kp_describe_groups_response_groups_t[] or ..._results_t[] */
 } multi_state_t;
 
+/* The start of a request on many groups: its state, with a results array for
+ * count groups (negative when null) of result_size bytes each, and in *fo the
+ * fan-out that ends in on_done. Returns NULL after closing the connection when
+ * out of memory. */
+static multi_state_t *multi_begin(sl_req_t *req, int32_t count, size_t result_size,
+                                  void (*on_done)(sl_req_t *), sl_fanout_t **fo)
+{
+    multi_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
+    int32_t n = count > 0 ? count : 0;
+    void *res = n ? kp_arena_alloc(&req->arena, (size_t)n * result_size) : NULL;
+    *fo = sl_fanout_new(req, gop_on_item, on_done);
+    if (!st || (n && !res) || !*fo) {
+        sl_req_fail_close(req, "out of memory");
+        return NULL;
+    }
+    st->count = n;
+    st->results = res;
+    req->state = st;
+    return st;
+}
+
 static void describe_done(sl_req_t *req)
 {
     multi_state_t *st = req->state;
@@ -454,19 +490,13 @@ void sl_handle_describe_groups(sl_req_t *req)
 {
     kp_describe_groups_request_t *in;
     DECODE_OR_CLOSE(req, describe_groups_request, in);
-    multi_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
-    int32_t n = in->groups_count > 0 ? in->groups_count : 0;
-    kp_describe_groups_response_groups_t *res =
-        n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof(*res)) : NULL;
-    sl_fanout_t *fo = sl_fanout_new(req, gop_on_item, describe_done);
-    if (!st || (n && !res) || !fo) {
-        sl_req_fail_close(req, "out of memory");
+    kp_describe_groups_response_groups_t *res;
+    sl_fanout_t *fo;
+    multi_state_t *st = multi_begin(req, in->groups_count, sizeof(*res), describe_done, &fo);
+    if (!st)
         return;
-    }
-    st->count = n;
-    st->results = res;
-    req->state = st;
-    for (int32_t i = 0; i < n; i++) {
+    res = st->results;
+    for (int32_t i = 0; i < st->count; i++) {
         kp_describe_groups_response_groups_init(&res[i]);
         res[i].group_id = kp_str_nonnull(in->groups[i]);
         res[i].group_state = (kp_str_t){"", 0};
@@ -474,13 +504,9 @@ void sl_handle_describe_groups(sl_req_t *req)
         res[i].protocol_data = (kp_str_t){"", 0};
         if (req->hdr.api_version >= 3 && in->include_authorized_operations)
             res[i].authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
-        sl_gop_t *op = gop_new(req, sl_group_describe, &in->groups[i], &res[i]);
-        if (!op) {
-            sl_req_fail_close(req, "out of memory");
+        if (!add_group_op(req, fo, sl_group_describe, &in->groups[i], &res[i], in->groups[i],
+                          &res[i].error_code, KE_COORDINATOR_NOT_AVAILABLE))
             return;
-        }
-        if (!route(fo, op, in->groups[i]))
-            res[i].error_code = KE_COORDINATOR_NOT_AVAILABLE;
     }
     sl_fanout_launch(fo);
 }
@@ -499,28 +525,18 @@ void sl_handle_delete_groups(sl_req_t *req)
 {
     kp_delete_groups_request_t *in;
     DECODE_OR_CLOSE(req, delete_groups_request, in);
-    multi_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
-    int32_t n = in->groups_names_count > 0 ? in->groups_names_count : 0;
-    kp_delete_groups_response_results_t *res =
-        n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof(*res)) : NULL;
-    sl_fanout_t *fo = sl_fanout_new(req, gop_on_item, delete_done);
-    if (!st || (n && !res) || !fo) {
-        sl_req_fail_close(req, "out of memory");
+    kp_delete_groups_response_results_t *res;
+    sl_fanout_t *fo;
+    multi_state_t *st = multi_begin(req, in->groups_names_count, sizeof(*res), delete_done, &fo);
+    if (!st)
         return;
-    }
-    st->count = n;
-    st->results = res;
-    req->state = st;
-    for (int32_t i = 0; i < n; i++) {
+    res = st->results;
+    for (int32_t i = 0; i < st->count; i++) {
         kp_delete_groups_response_results_init(&res[i]);
         res[i].group_id = kp_str_nonnull(in->groups_names[i]);
-        sl_gop_t *op = gop_new(req, sl_group_delete, &in->groups_names[i], &res[i]);
-        if (!op) {
-            sl_req_fail_close(req, "out of memory");
+        if (!add_group_op(req, fo, sl_group_delete, &in->groups_names[i], &res[i],
+                          in->groups_names[i], &res[i].error_code, KE_GROUP_ID_NOT_FOUND))
             return;
-        }
-        if (!route(fo, op, in->groups_names[i]))
-            res[i].error_code = KE_GROUP_ID_NOT_FOUND;
     }
     sl_fanout_launch(fo);
 }
@@ -630,32 +646,22 @@ void sl_handle_consumer_group_describe(sl_req_t *req)
 {
     kp_consumer_group_describe_request_t *in;
     DECODE_OR_CLOSE(req, consumer_group_describe_request, in);
-    multi_state_t *st = kp_arena_alloc(&req->arena, sizeof(*st));
-    int32_t n = in->group_ids_count > 0 ? in->group_ids_count : 0;
-    kp_consumer_group_describe_response_groups_t *res =
-        n ? kp_arena_alloc(&req->arena, (size_t)n * sizeof(*res)) : NULL;
-    sl_fanout_t *fo = sl_fanout_new(req, gop_on_item, cgdesc_done);
-    if (!st || (n && !res) || !fo) {
-        sl_req_fail_close(req, "out of memory");
+    kp_consumer_group_describe_response_groups_t *res;
+    sl_fanout_t *fo;
+    multi_state_t *st = multi_begin(req, in->group_ids_count, sizeof(*res), cgdesc_done, &fo);
+    if (!st)
         return;
-    }
-    st->count = n;
-    st->results = res;
-    req->state = st;
-    for (int32_t i = 0; i < n; i++) {
+    res = st->results;
+    for (int32_t i = 0; i < st->count; i++) {
         kp_consumer_group_describe_response_groups_init(&res[i]);
         res[i].group_id = kp_str_nonnull(in->group_ids[i]);
         res[i].group_state = (kp_str_t){"", 0};
         res[i].assignor_name = (kp_str_t){"", 0};
         if (in->include_authorized_operations)
             res[i].authorized_operations = (1 << 3) | (1 << 6) | (1 << 8);
-        sl_gop_t *op = gop_new(req, sl_group_consumer_describe, &in->group_ids[i], &res[i]);
-        if (!op) {
-            sl_req_fail_close(req, "out of memory");
+        if (!add_group_op(req, fo, sl_group_consumer_describe, &in->group_ids[i], &res[i],
+                          in->group_ids[i], &res[i].error_code, KE_COORDINATOR_NOT_AVAILABLE))
             return;
-        }
-        if (!route(fo, op, in->group_ids[i]))
-            res[i].error_code = KE_COORDINATOR_NOT_AVAILABLE;
     }
     sl_fanout_launch(fo);
 }

@@ -39,6 +39,19 @@ typedef struct part_item {
     int32_t *out_epoch;
 } part_item_t;
 
+/* n elements of size bytes from the request arena; room for one at least, so
+ * that NULL always means the arena is full. */
+static void *arena_array(sl_req_t *req, int32_t n, size_t size)
+{
+    return kp_arena_alloc(&req->arena, (size_t)SL_MAX(n, 1) * size);
+}
+
+/* The topic a request names, or NULL when it is unknown or the name empty. */
+static const sl_topic_meta_t *find_topic(sl_req_t *req, kp_str_t name)
+{
+    return name.len > 0 ? sl_meta_find(req->shard->meta, name.ptr, (size_t)name.len) : NULL;
+}
+
 /* Resolves topic/partition; on success adds the item to fo and returns true,
  * else sets the error and returns false. */
 static bool route(sl_req_t *req, sl_fanout_t *fo, const sl_topic_meta_t *t, part_item_t *it,
@@ -92,7 +105,7 @@ void sl_handle_delete_records(sl_req_t *req)
     kp_delete_records_response_init(resp);
     sl_fanout_t *fo = sl_fanout_new(req, dr_on_item, dr_done);
     int32_t nt = SL_MAX(in.topics_count, 0);
-    resp->topics = kp_arena_alloc(&req->arena, (size_t)SL_MAX(nt, 1) * sizeof(dr_topic_t));
+    resp->topics = arena_array(req, nt, sizeof(dr_topic_t));
     if (!fo || !resp->topics)
         goto oom;
     resp->topics_count = nt;
@@ -103,14 +116,12 @@ void sl_handle_delete_records(sl_req_t *req)
         kp_delete_records_response_delete_records_topic_result_init(ot);
         ot->name = rt->name;
         int32_t np = SL_MAX(rt->partitions_count, 0);
-        ot->partitions = kp_arena_alloc(&req->arena, (size_t)SL_MAX(np, 1) * sizeof(dr_part_t));
-        part_item_t *items = kp_arena_alloc(&req->arena, (size_t)SL_MAX(np, 1) * sizeof(*items));
+        ot->partitions = arena_array(req, np, sizeof(dr_part_t));
+        part_item_t *items = arena_array(req, np, sizeof(*items));
         if (!ot->partitions || !items)
             goto oom;
         ot->partitions_count = np;
-        const sl_topic_meta_t *t = rt->name.len > 0 ? sl_meta_find(req->shard->meta, rt->name.ptr,
-                                                                  (size_t)rt->name.len)
-                                                    : NULL;
+        const sl_topic_meta_t *t = find_topic(req, rt->name);
         for (int32_t pi = 0; pi < np; pi++) {
             dr_part_t *op = &ot->partitions[pi];
             kp_delete_records_response_delete_records_partition_result_init(op);
@@ -177,7 +188,7 @@ void sl_handle_offset_for_leader_epoch(sl_req_t *req)
     kp_offset_for_leader_epoch_response_init(resp);
     sl_fanout_t *fo = sl_fanout_new(req, oe_on_item, oe_done);
     int32_t nt = SL_MAX(in.topics_count, 0);
-    resp->topics = kp_arena_alloc(&req->arena, (size_t)SL_MAX(nt, 1) * sizeof(oe_topic_t));
+    resp->topics = arena_array(req, nt, sizeof(oe_topic_t));
     if (!fo || !resp->topics)
         goto oom;
     resp->topics_count = nt;
@@ -188,15 +199,12 @@ void sl_handle_offset_for_leader_epoch(sl_req_t *req)
         kp_offset_for_leader_epoch_response_offset_for_leader_topic_result_init(ot);
         ot->topic = rt->topic;
         int32_t np = SL_MAX(rt->partitions_count, 0);
-        ot->partitions = kp_arena_alloc(&req->arena, (size_t)SL_MAX(np, 1) * sizeof(oe_part_t));
-        part_item_t *items = kp_arena_alloc(&req->arena, (size_t)SL_MAX(np, 1) * sizeof(*items));
+        ot->partitions = arena_array(req, np, sizeof(oe_part_t));
+        part_item_t *items = arena_array(req, np, sizeof(*items));
         if (!ot->partitions || !items)
             goto oom;
         ot->partitions_count = np;
-        const sl_topic_meta_t *t =
-            rt->topic.len > 0
-                ? sl_meta_find(req->shard->meta, rt->topic.ptr, (size_t)rt->topic.len)
-                : NULL;
+        const sl_topic_meta_t *t = find_topic(req, rt->topic);
         for (int32_t pi = 0; pi < np; pi++) {
             const oe_req_part_t *rp = &rt->partitions[pi];
             oe_part_t *op = &ot->partitions[pi];
