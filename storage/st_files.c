@@ -46,8 +46,17 @@ int st_fsync_parent_dir(const char *path)
     return st_fsync_dir(parent);
 }
 
-/* Writes content to dir/name through dir/name.tmp + fsync + rename + dir fsync. */
-static int write_file_durably(const char *dir, const char *name, const char *content, size_t len)
+/* What write_file_sync makes durable before returning. */
+enum {
+    WRITE_SYNC_FILE = 1, /* fsync the content before the rename */
+    WRITE_SYNC_DIR = 2,  /* fsync the directory after it (the rename itself) */
+    WRITE_DURABLE = WRITE_SYNC_FILE | WRITE_SYNC_DIR,
+};
+
+/* Writes content to dir/name through dir/name.tmp + rename, with the fsyncs
+ * of `sync` (WRITE_*). */
+static int write_file_sync(const char *dir, const char *name, const char *content, size_t len,
+                           int sync)
 {
     char path[SL_MAX_PATH], tmp[SL_MAX_PATH];
     int n = snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -69,7 +78,7 @@ static int write_file_durably(const char *dir, const char *name, const char *con
         }
         done += (size_t)w;
     }
-    if (fsync(fd) != 0) {
+    if ((sync & WRITE_SYNC_FILE) && fsync(fd) != 0) {
         err = -errno;
         goto out_unlink_tmp;
     }
@@ -79,7 +88,7 @@ static int write_file_durably(const char *dir, const char *name, const char *con
         err = -errno;
         goto out_unlink_tmp;
     }
-    return st_fsync_dir(dir);
+    return (sync & WRITE_SYNC_DIR) ? st_fsync_dir(dir) : 0;
 
 out_unlink_tmp:
     if (fd >= 0)
@@ -125,7 +134,7 @@ static int offset_file_write(const char *dir, const char *name, int64_t offset)
                      (long long)offset);
     if (n < 0 || (size_t)n >= sizeof(buf))
         return -ENAMETOOLONG;
-    return write_file_durably(dir, name, buf, (size_t)n);
+    return write_file_sync(dir, name, buf, (size_t)n, WRITE_DURABLE);
 }
 
 static int offset_file_read(const char *dir, const char *name, int64_t *offset_out)
@@ -187,12 +196,12 @@ int st_recovery_point_read(const char *dir, int64_t *offset_out)
 
 #define LEADER_EPOCH_NAME "leader-epoch-checkpoint"
 
-int st_leader_epoch_write(const char *dir, int64_t start_offset)
+int st_leader_epoch_write(const char *dir, int64_t start_offset, bool durable)
 {
     char buf[64];
     int n = snprintf(buf, sizeof(buf), "0\n1\n0 %lld\n", (long long)start_offset);
     ASSERT(n > 0 && (size_t)n < sizeof(buf));
-    return write_file_durably(dir, LEADER_EPOCH_NAME, buf, (size_t)n);
+    return write_file_sync(dir, LEADER_EPOCH_NAME, buf, (size_t)n, durable ? WRITE_DURABLE : 0);
 }
 
 int st_leader_epoch_read(const char *dir, int32_t *epoch_out, int64_t *offset_out)
@@ -250,8 +259,8 @@ int st_clean_marker_take(const char *log_dir, bool *was_clean)
 
 int st_clean_marker_write(const char *log_dir)
 {
-    return write_file_durably(log_dir, CLEAN_MARKER_NAME, CLEAN_MARKER_CONTENT,
-                              sizeof(CLEAN_MARKER_CONTENT) - 1);
+    return write_file_sync(log_dir, CLEAN_MARKER_NAME, CLEAN_MARKER_CONTENT,
+                           sizeof(CLEAN_MARKER_CONTENT) - 1, WRITE_DURABLE);
 }
 
 /* --- topic ids as Kafka prints them: base64url, no padding (Uuid.toString) ---------- */
@@ -328,7 +337,7 @@ static int partition_metadata_parse(const char *text, size_t len, uint8_t id[16]
     return st_uuid_parse_base64url(p, (size_t)(q - p), id);
 }
 
-int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16])
+int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16], bool sync_dir)
 {
     char path[SL_MAX_PATH];
     int n = snprintf(path, sizeof(path), "%s/%s", dir, PARTITION_METADATA_NAME);
@@ -366,5 +375,6 @@ int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16])
     st_uuid_base64url(topic_id, id);
     int m = snprintf(content, sizeof(content), "version: 0\ntopic_id: %s", id);
     ASSERT(m > 0 && (size_t)m < sizeof(content));
-    return write_file_durably(dir, PARTITION_METADATA_NAME, content, (size_t)m);
+    return write_file_sync(dir, PARTITION_METADATA_NAME, content, (size_t)m,
+                           sync_dir ? WRITE_DURABLE : WRITE_SYNC_FILE);
 }

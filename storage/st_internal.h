@@ -86,6 +86,8 @@ struct st_log {
 
     int64_t start_offset;
     int64_t epoch_start; /* leader-epoch-checkpoint's start of epoch 0 (-1: not written) */
+    bool creating;       /* st_log_open made the directory: one dir fsync at its end
+                          * stands for the per-file ones (st_log.h "Creation") */
     int64_t leo;
     int64_t hwm;
 
@@ -221,16 +223,23 @@ void st_psnap_truncate(st_log_t *l, int64_t end);
 /* st_files.c */
 int st_fsync_dir(const char *dir);
 int st_fsync_parent_dir(const char *path);
-int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16]);
+/* Checks <dir>/partition.metadata names topic_id; writes it when missing or
+ * empty (tmp + fsync + rename, then a dir fsync when sync_dir: st_log_open
+ * passes false for a directory it just made and fsyncs it once at the end).
+ * 0, -errno, or SL_ERR_CORRUPT (unreadable, or another topic's id). */
+int st_partition_metadata_check(const char *dir, const uint8_t topic_id[16], bool sync_dir);
 /* <dir>/log-start-offset-checkpoint (st_log.h "Log start offset"). write: durably
  * (tmp + fsync + rename + dir fsync), 0 or -errno. read: *offset_out = -1 when the
  * file is missing; 0, -errno or SL_ERR_CORRUPT. */
 int st_start_offset_write(const char *dir, int64_t offset);
 int st_start_offset_read(const char *dir, int64_t *offset_out);
 /* <dir>/leader-epoch-checkpoint (st_log.h "Leader epoch"): write "0\n1\n0 <offset>\n"
- * durably (tmp + fsync + rename + dir fsync), 0 or -errno. read: 0 with the one
- * entry, -ENOENT, other -errno, or SL_ERR_CORRUPT (anything but that exact layout). */
-int st_leader_epoch_write(const char *dir, int64_t start_offset);
+ * (tmp + rename; when durable also fsync before the rename and of the dir after
+ * it), 0 or -errno. Not durable only for a log being created: the file is
+ * derived from the start offset, and open rewrites it when missing or
+ * unreadable. read: 0 with the one entry, -ENOENT, other -errno, or
+ * SL_ERR_CORRUPT (anything but that exact layout). */
+int st_leader_epoch_write(const char *dir, int64_t start_offset, bool durable);
 int st_leader_epoch_read(const char *dir, int32_t *epoch_out, int64_t *offset_out);
 /* <dir>/recovery-point-offset-checkpoint, same format and rules. */
 int st_recovery_point_write(const char *dir, int64_t offset);

@@ -25,6 +25,14 @@
  *   log-start-offset-checkpoint     written by st_log_delete_records (below)
  *   leader-epoch-checkpoint         "0\n1\n0 <offset>\n" (below, "Leader epoch")
  *
+ * Creation
+ *   A directory st_log_open makes gets partition.metadata (.tmp, fsync, rename),
+ *   its first segment's files and the leader-epoch-checkpoint without directory
+ *   fsyncs, then one fsync of the directory and one of its parent: three fsyncs
+ *   per new partition (six when each file synced its directory; creation runs
+ *   on the shard's thread). A crash before the last one leaves a directory the
+ *   next open completes (missing or empty files are written again).
+ *
  * Log start offset
  *   Kafka keeps one log-start-offset-checkpoint per log dir for all its partitions.
  *   Here the logs of one dir belong to several shards, and a shared file would need
@@ -44,7 +52,9 @@
  *   0). Kafka's leader-epoch-checkpoint (LeaderEpochCheckpointFile: version 0, entry
  *   count, then "<epoch> <start offset>" lines) holds one entry: epoch 0 starting at
  *   the log start offset when the file was written (0 for a new log). Written (.tmp,
- *   fsync, rename, directory fsync) at open when missing; rewritten when the start
+ *   fsync, rename, directory fsync) at open when missing — for a log being created
+ *   without the fsyncs, as it is derived and rewritten at the next open when lost;
+ *   rewritten when the start
  *   offset moves past the entry's offset (DeleteRecords, retention, trimming), as
  *   Kafka's LeaderEpochFileCache.truncateFromStart moves the first entry's start.
  *   At open the file is read and validated: anything but exactly that layout, an

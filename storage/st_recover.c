@@ -404,7 +404,7 @@ int st_log_load(st_log_t *l, bool recover, int64_t recovery_point)
             st_segment_drop(seg);
             goto out_drop_segments;
         }
-        err = st_fsync_dir(l->dir);
+        err = l->creating ? 0 : st_fsync_dir(l->dir); /* st_log_open syncs a new dir */
         if (err)
             goto out_drop_segments;
         next_offset = 0;

@@ -1060,6 +1060,38 @@ Test(storage_log, leader_epoch_checkpoint_created_moved_and_repaired)
     h_fini(&h);
 }
 
+/* A creation cut short (st_log.h "Creation": the directory's fsyncs come last):
+ * the directory exists with an empty partition.metadata, or a half-written
+ * .tmp, and nothing else. The next open completes it. */
+Test(storage_log, a_creation_cut_short_is_completed_at_the_next_open)
+{
+    harness_t h;
+    h_init(&h);
+    for (int variant = 0; variant < 2; variant++) {
+        cr_assert_eq(mkdir(h.dir, 0755), 0);
+        if (variant == 0)
+            write_text(&h, "partition.metadata", "");
+        else
+            write_text(&h, "partition.metadata.tmp", "version: 0\ntopic_");
+        st_log_t *l = h_open(&h, NULL, true);
+        char buf[256];
+        read_text(&h, "partition.metadata", buf, sizeof(buf));
+        cr_assert_str_eq(buf, "version: 0\ntopic_id: EBESExQVFhcYGRobHB0eHw");
+        expect_epoch_file(&h, "0\n1\n0 0\n");
+        char p[300];
+        snprintf(p, sizeof(p), "%s/00000000000000000000.log", h.dir);
+        cr_assert_eq(access(p, F_OK), 0, "the first segment exists");
+        snprintf(p, sizeof(p), "%s/partition.metadata.tmp", h.dir);
+        cr_assert_eq(access(p, F_OK), -1, "no temporary file left");
+        acks_t a = {0};
+        append_ts(&h, l, &a, 1, 2, 3);
+        cr_assert_eq(st_log_high_watermark(l), 3);
+        cr_assert_eq(st_log_delete(l), 0);
+        cr_assert_eq(access(h.dir, F_OK), -1, "deleted, for the next variant");
+    }
+    h_fini(&h);
+}
+
 Test(storage_log, max_timestamp_skips_batches_below_the_start_offset)
 {
     harness_t h;
