@@ -16,9 +16,10 @@
  *   Buffers of SL_POOL_REGION_MIN_SHIFT and up come first from a region the
  *   shard registered with its ring, so frames received into them and appends
  *   written from them use READ_FIXED / WRITE_FIXED (io_ring.h). The region is
- *   cut into slabs of SL_POOL_MAX_BYTES; a class takes a whole slab the first
- *   time it needs one and keeps it (a slab splits into 2^k buffers of the
- *   class). Region buffers always return to their class's region list and are
+ *   cut into slabs of SL_POOL_MAX_BYTES; a class takes a whole slab whenever
+ *   its region list is empty and slabs are left, and keeps it (a slab splits
+ *   into 2^k buffers of the class), so the sizes in demand first get the
+ *   region. Frames, responses and fetch read buffers all draw on it. Region buffers always return to their class's region list and are
  *   never freed; when the region is used up, buffers come from the heap as
  *   below. Region memory is not counted in the cache bounds.
  * Requests

@@ -344,12 +344,16 @@ static void wait_for_all(sl_broker_t *b, _Atomic int *counter)
 
 /* Registers registered.buffer.bytes (whole MiB) with the ring and lets the
  * pool's large buffers come from it. Pinned memory counts against
- * RLIMIT_MEMLOCK: when the kernel refuses, halve down to 4 MiB, then run
- * without (plain READ/WRITE; only slower by what the measurement says). */
+ * RLIMIT_MEMLOCK: when the kernel refuses, halve (while above 4 MiB), then
+ * run without (plain READ/WRITE; only slower by what the measurement says). */
 static void shard_setup_region(sl_shard_t *s)
 {
     size_t mib = (size_t)1 << SL_POOL_MAX_SHIFT;
     size_t want = (size_t)s->config->registered_buffer_bytes / mib * mib;
+    if (want != (size_t)s->config->registered_buffer_bytes && s->id == 0)
+        LOG_WARN("registered.buffer.bytes=%d is not a whole number of MiB: using %zu MiB per "
+                 "shard",
+                 s->config->registered_buffer_bytes, want / mib);
     int rc = 0;
     for (size_t len = want; len >= mib; len = len > 4 * mib ? len / 2 / mib * mib : 0) {
         void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -486,6 +490,7 @@ void *sl_shard_main(void *arg)
         int rc = io_ring_run_once(&s->ring, timeout);
         if (rc < 0 && rc != -EINTR) {
             LOG_ERROR("ring wait failed: %s", strerror(-rc));
+            s->loop_failed = true;
             break;
         }
     }
@@ -512,7 +517,10 @@ void *sl_shard_main(void *arg)
     io_pipe_pool_destroy(&s->pipes);
     atomic_store(&s->ring_fd, -1);
     io_ring_destroy(&s->ring);
-    if (s->region)
+    /* After a failed loop other shards may still append from this shard's
+     * frames (cross-shard produce): leave the region mapped; the process is
+     * going down. */
+    if (s->region && !s->loop_failed)
         munmap(s->region, s->region_len);
     s->region = NULL;
     LOG_INFO("shard %d stopped after %llu turns: %llu MiB received straight into frames, %llu "

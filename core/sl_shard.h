@@ -75,6 +75,7 @@ typedef struct sl_shard {
     uint64_t direct_recv_bytes;       /* frame bytes read straight into frames (sl_conn.h) */
     sl_pool_t pool;                   /* request and buffer caches (sl_pool.h) */
     void *region;                     /* registered with the ring (fixed buffer 0), or NULL */
+    bool loop_failed;                 /* the ring failed: left the loop without the quiesce */
     size_t region_len;
     io_timers_t timers;
     struct st_store *store;

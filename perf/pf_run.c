@@ -117,10 +117,12 @@ bool pf_run_consumer_done(pf_run_t *run, uint64_t received, uint64_t now_ns)
         return true;
     uint64_t done_ns = atomic_load(&run->producers_done_ns);
     if (done_ns != 0 && now_ns >= done_ns + PF_DRAIN_TIMEOUT_NS) {
-        fprintf(stderr,
-                "sluice-perf: consumer: %" PRIu64 " of %" PRIu64
-                " acked records not received within the drain timeout\n",
-                acked - received, acked);
+        /* Several consumer threads may get here: one message. */
+        if (!atomic_exchange(&run->drain_reported, true))
+            fprintf(stderr,
+                    "sluice-perf: consumer: %" PRIu64 " of %" PRIu64
+                    " acked records not received within the drain timeout\n",
+                    acked - received, acked);
         return true;
     }
     return false;

@@ -81,6 +81,7 @@ typedef struct pf_run {
     _Atomic bool stop;          /* set by a signal or by the main thread: wind down now */
     _Atomic int producers_running;
     _Atomic uint64_t producers_done_ns; /* monotonic time the last producer finished; 0 before */
+    atomic_bool drain_reported; /* the drain-timeout message was printed (once per run) */
     int producer_count;
     pf_worker_t producers[PF_MAX_PRODUCERS];
     pf_worker_t consumer;

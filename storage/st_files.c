@@ -5,6 +5,7 @@
 #include "sl_log.h"
 #include "st_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -44,6 +45,27 @@ int st_fsync_parent_dir(const char *path)
     else
         *slash = '\0';
     return st_fsync_dir(parent);
+}
+
+int st_dir_remove_all(const char *dir)
+{
+    int err = 0;
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+                continue;
+            if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT && !err)
+                err = -errno;
+        }
+        closedir(d);
+    } else if (errno != ENOENT) {
+        err = -errno;
+    }
+    if (rmdir(dir) != 0 && errno != ENOENT && !err)
+        err = -errno;
+    return err;
 }
 
 /* What write_file_sync makes durable before returning. */

@@ -223,6 +223,9 @@ void st_psnap_truncate(st_log_t *l, int64_t end);
 /* st_files.c */
 int st_fsync_dir(const char *dir);
 int st_fsync_parent_dir(const char *path);
+/* Unlinks every entry of dir (a partition directory holds files only), then
+ * dir itself. 0 or the first -errno (ENOENT ignored); no fsync. */
+int st_dir_remove_all(const char *dir);
 /* Checks <dir>/partition.metadata names topic_id; writes it when missing or
  * empty (tmp + fsync + rename, then a dir fsync when sync_dir: st_log_open
  * passes false for a directory it just made and fsyncs it once at the end).

@@ -8,7 +8,6 @@
 #include "kp_batch.h"
 #include "st_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -255,9 +254,12 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
     err = st_log_load(l, recover, recovery_point);
     if (err)
         goto out_free_dir;
-    if (created) {
+    if (created || recover) {
         /* The new directory's entries, then its own entry in the parent. The
-         * leader-epoch-checkpoint written below needs neither (derived). */
+         * leader-epoch-checkpoint written below needs neither (derived). After
+         * an unclean stop too: the process may have died inside a creation,
+         * whose entries the kernel still has but never synced (a clean
+         * directory costs a cheap fsync). */
         err = st_fsync_dir(l->dir);
         if (!err)
             err = st_fsync_parent_dir(l->dir);
@@ -306,9 +308,13 @@ int st_log_open(st_store_t *s, const char *dir_path, const uint8_t topic_id[16],
     return 0;
 
 out_drop_segments:
+    /* A directory made here that could not be synced goes again (best
+     * effort), so that the next open starts the creation over. */
     while (l->seg_count > 0)
         st_segment_drop(l->segs[--l->seg_count]);
     free(l->segs);
+    if (created)
+        (void)st_dir_remove_all(l->dir);
 out_free_dir:
     free(l->dir);
 out_free_log:
@@ -415,21 +421,8 @@ int st_log_delete(st_log_t *l)
         err = err ? err : e;
     }
     /* Whatever else lives there: partition.metadata, leftovers. */
-    DIR *d = opendir(l->dir);
-    if (d) {
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if (unlinkat(dirfd(d), de->d_name, 0) != 0 && errno != ENOENT && !err)
-                err = -errno;
-        }
-        closedir(d);
-    } else if (errno != ENOENT && !err) {
-        err = -errno;
-    }
-    if (rmdir(l->dir) != 0 && errno != ENOENT && !err)
-        err = -errno;
+    int e = st_dir_remove_all(l->dir);
+    err = err ? err : e;
     if (!err)
         err = st_fsync_parent_dir(l->dir);
     if (err)

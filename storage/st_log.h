@@ -31,7 +31,10 @@
  *   fsyncs, then one fsync of the directory and one of its parent: three fsyncs
  *   per new partition (six when each file synced its directory; creation runs
  *   on the shard's thread). A crash before the last one leaves a directory the
- *   next open completes (missing or empty files are written again).
+ *   next open completes (missing or empty files are written again); an open
+ *   after an unclean stop fsyncs the directory and its parent as well, since a
+ *   process killed inside a creation leaves entries the kernel never synced.
+ *   When those fsyncs fail, the directory made by this open is removed again.
  *
  * Log start offset
  *   Kafka keeps one log-start-offset-checkpoint per log dir for all its partitions.
