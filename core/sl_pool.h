@@ -14,14 +14,15 @@
  *   faults showed in the broker's CPU per GB.) Nothing is handed out twice.
  * The registered region (optional, sl_pool_set_region)
  *   Buffers of SL_POOL_REGION_MIN_SHIFT and up come first from a region the
- *   shard registered with its ring, so frames received into them and appends
- *   written from them use READ_FIXED / WRITE_FIXED (io_ring.h). The region is
- *   cut into slabs of SL_POOL_MAX_BYTES; a class takes a whole slab whenever
- *   its region list is empty and slabs are left, and keeps it (a slab splits
- *   into 2^k buffers of the class), so the sizes in demand first get the
- *   region. Frames, responses and fetch read buffers all draw on it. Region buffers always return to their class's region list and are
- *   never freed; when the region is used up, buffers come from the heap as
- *   below. Region memory is not counted in the cache bounds.
+ *   shard registered with its ring, so appends written from frames and fetch
+ *   reads into them go out as WRITE_FIXED / READ_FIXED (io_ring.h). The region
+ *   is cut into slabs of SL_POOL_MAX_BYTES; a class takes a whole slab
+ *   whenever its region list is empty and slabs are left, and keeps it (a
+ *   slab splits into 2^k buffers of the class), so the sizes in demand first
+ *   get the region. Frames, responses and fetch read buffers all draw on it.
+ *   Region buffers always return to their class's region list and are never
+ *   freed; when the region is used up, buffers come from the heap as below.
+ *   Region memory is not counted in the cache bounds.
  * Requests
  *   sl_req_t objects are cached (at most SL_POOL_MAX_REQS) with their arena's
  *   first chunk, which kp_arena_reset keeps.
