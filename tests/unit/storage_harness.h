@@ -51,8 +51,11 @@ SH_UNUSED static void put_be(uint8_t *p, uint64_t v, int bytes)
 }
 
 /* An uncompressed batch of `records` records, each with a value_bytes value, record i
- * stamped base_ts + i. Caller frees. */
-SH_UNUSED static uint8_t *make_batch(int records, uint32_t value_bytes, int64_t base_ts, uint32_t *len_out)
+ * stamped base_ts + i, from producer (pid, epoch) at base_seq (-1s: none). Caller
+ * frees. */
+SH_UNUSED static uint8_t *make_producer_batch(int records, uint32_t value_bytes, int64_t base_ts,
+                                              int64_t pid, int16_t epoch, int32_t base_seq,
+                                              uint32_t *len_out)
 {
     size_t cap = 61 + (size_t)records * (value_bytes + 32);
     uint8_t *b = calloc(1, cap);
@@ -80,13 +83,20 @@ SH_UNUSED static uint8_t *make_batch(int records, uint32_t value_bytes, int64_t 
     put_be(b + 23, (uint64_t)(records - 1), 4);
     put_be(b + 27, (uint64_t)base_ts, 8);
     put_be(b + 35, (uint64_t)(base_ts + records - 1), 8);
-    put_be(b + 43, (uint64_t)-1, 8);
-    put_be(b + 51, (uint64_t)-1, 2);
-    put_be(b + 53, (uint64_t)-1, 4);
+    put_be(b + 43, (uint64_t)pid, 8);
+    put_be(b + 51, (uint64_t)(uint16_t)epoch, 2);
+    put_be(b + 53, (uint64_t)(uint32_t)base_seq, 4);
     put_be(b + 57, (uint64_t)records, 4);
     put_be(b + 17, kp_crc32c(0, b + 21, pos - 21), 4);
     *len_out = (uint32_t)pos;
     return b;
+}
+
+/* The same without a producer. */
+SH_UNUSED static uint8_t *make_batch(int records, uint32_t value_bytes, int64_t base_ts,
+                                     uint32_t *len_out)
+{
+    return make_producer_batch(records, value_bytes, base_ts, -1, -1, -1, len_out);
 }
 
 /* --- harness: a temp dir, a ring, a store ------------------------------------------ */

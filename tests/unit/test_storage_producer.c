@@ -2,71 +2,10 @@
  * st_log_append: sequence checks, duplicates answered with the original offsets in
  * offset order, fencing, epoch bumps, the unknown-producer rule, expiry, state
  * rebuilt at open, and st_log_set_config. */
-#include "sl_base.h"
-#include "sl_limits.h"
-#include "kp_batch.h"
-#include "kp_crc32c.h"
-#include "io_ring.h"
-#include "st_log.h"
-#include "st_internal.h" /* producer state and open statistics */
-#include "st_producer.h"
-#include "st_store.h"
-
-#include <criterion/criterion.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdlib.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-/* --- batches -------------------------------------------------------------------- */
-
 #define SH_TMP_TAG "pst"
 #include "storage_harness.h"
-
-/* An uncompressed batch of `records` records, each with a value_bytes value, record i
- * stamped base_ts + i. Caller frees. */
-static uint8_t *make_pbatch(int records, uint32_t value_bytes, int64_t base_ts, int64_t pid,
-                            int16_t epoch, int32_t base_seq, uint32_t *len_out)
-{
-    size_t cap = 61 + (size_t)records * (value_bytes + 32);
-    uint8_t *b = calloc(1, cap);
-    cr_assert(b);
-    size_t pos = 61;
-    for (int i = 0; i < records; i++) {
-        uint8_t body[32];
-        size_t n = 0;
-        body[n++] = 0;                          /* attributes */
-        n += put_varint(body + n, i);           /* timestampDelta */
-        n += put_varint(body + n, i);           /* offsetDelta */
-        n += put_varint(body + n, -1);          /* null key */
-        n += put_varint(body + n, value_bytes); /* value length */
-        size_t rec_len = n + value_bytes + 1;   /* + headerCount */
-        pos += put_varint(b + pos, (int64_t)rec_len);
-        memcpy(b + pos, body, n);
-        pos += n;
-        memset(b + pos, 'a' + (i % 26), value_bytes);
-        pos += value_bytes;
-        b[pos++] = 0; /* no headers */
-    }
-    put_be(b + 8, pos - 12, 4);
-    put_be(b + 12, (uint64_t)-1, 4);
-    b[16] = 2;
-    put_be(b + 23, (uint64_t)(records - 1), 4);
-    put_be(b + 27, (uint64_t)base_ts, 8);
-    put_be(b + 35, (uint64_t)(base_ts + records - 1), 8);
-    put_be(b + 43, (uint64_t)pid, 8);
-    put_be(b + 51, (uint64_t)(uint16_t)epoch, 2);
-    put_be(b + 53, (uint64_t)(uint32_t)base_seq, 4);
-    put_be(b + 57, (uint64_t)records, 4);
-    put_be(b + 17, kp_crc32c(0, b + 21, pos - 21), 4);
-    *len_out = (uint32_t)pos;
-    return b;
-}
-
-/* --- harness: a temp dir, a ring, a store ------------------------------------------ */
-
+#include "st_internal.h" /* producer state and open statistics */
+#include "st_producer.h"
 
 static int64_t fake_now_ms = 1700000000000LL;
 
@@ -85,8 +24,8 @@ static int papp(st_log_t *l, appended_t *ap, acks_t *a, int64_t pid, int16_t epo
 {
     int k = ap->count++;
     cr_assert_lt(k, 4096);
-    ap->buf[k] =
-        make_pbatch(records, 8, 1000000 + st_log_end_offset(l), pid, epoch, seq, &ap->len[k]);
+    ap->buf[k] = make_producer_batch(records, 8, 1000000 + st_log_end_offset(l), pid, epoch, seq,
+                                     &ap->len[k]);
     ap->base[k] = st_log_end_offset(l);
     return st_log_append(l, ap->buf[k], ap->len[k], sync, on_ack, a);
 }
@@ -421,7 +360,7 @@ Test(storage_producer, a_full_map_forgets_the_least_recently_used_producer)
 static uint32_t pbatch_len(void)
 {
     uint32_t len;
-    free(make_pbatch(1, 8, 0, PID, 0, 0, &len));
+    free(make_producer_batch(1, 8, 0, PID, 0, 0, &len));
     return len;
 }
 

@@ -2,151 +2,15 @@
  * tails, flipped bytes (truncation and deletion of later segments), offsets going
  * backwards, missing and implausible indexes, leftover files, the clean-shutdown
  * marker, and the recovery speed figure. */
-#include "sl_base.h"
-#include "kp_batch.h"
-#include "kp_crc32c.h"
-#include "io_ring.h"
-#include "st_log.h"
-#include "st_store.h"
+#define SH_TMP_TAG "recover"
+#include "storage_harness.h"
 
-#include <criterion/criterion.h>
 #include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <stdlib.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
-
-/* --- batches (as in test_storage_log.c) --------------------------------------------- */
-
-static size_t put_varint(uint8_t *p, int64_t v)
-{
-    uint64_t z = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
-    size_t n = 0;
-    while (z >= 0x80) {
-        p[n++] = (uint8_t)(z | 0x80);
-        z >>= 7;
-    }
-    p[n++] = (uint8_t)z;
-    return n;
-}
-
-static void put_be(uint8_t *p, uint64_t v, int bytes)
-{
-    for (int i = bytes - 1; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint8_t *make_batch(int records, uint32_t value_bytes, int64_t base_ts, uint32_t *len_out)
-{
-    size_t cap = 61 + (size_t)records * (value_bytes + 32);
-    uint8_t *b = calloc(1, cap);
-    cr_assert(b);
-    size_t pos = 61;
-    for (int i = 0; i < records; i++) {
-        uint8_t body[32];
-        size_t n = 0;
-        body[n++] = 0;
-        n += put_varint(body + n, i);
-        n += put_varint(body + n, i);
-        n += put_varint(body + n, -1);
-        n += put_varint(body + n, value_bytes);
-        pos += put_varint(b + pos, (int64_t)(n + value_bytes + 1));
-        memcpy(b + pos, body, n);
-        pos += n;
-        memset(b + pos, 'a' + (i % 26), value_bytes);
-        pos += value_bytes;
-        b[pos++] = 0;
-    }
-    put_be(b + 8, pos - 12, 4);
-    put_be(b + 12, (uint64_t)-1, 4);
-    b[16] = 2;
-    put_be(b + 23, (uint64_t)(records - 1), 4);
-    put_be(b + 27, (uint64_t)base_ts, 8);
-    put_be(b + 35, (uint64_t)(base_ts + records - 1), 8);
-    put_be(b + 43, (uint64_t)-1, 8);
-    put_be(b + 51, (uint64_t)-1, 2);
-    put_be(b + 53, (uint64_t)-1, 4);
-    put_be(b + 57, (uint64_t)records, 4);
-    put_be(b + 17, kp_crc32c(0, b + 21, pos - 21), 4);
-    *len_out = (uint32_t)pos;
-    return b;
-}
-
-/* --- harness -------------------------------------------------------------------------- */
-
-typedef struct harness {
-    io_ring_t ring;
-    st_store_t *store;
-    char root[128];
-    char dir[192];
-    uint8_t topic_id[16];
-} harness_t;
-
-static void h_init(harness_t *h)
-{
-    memset(h, 0, sizeof(*h));
-    snprintf(h->root, sizeof(h->root), "/tmp/sluice-test-recover-XXXXXX");
-    cr_assert(mkdtemp(h->root));
-    snprintf(h->dir, sizeof(h->dir), "%s/events-3", h->root);
-    for (int i = 0; i < 16; i++)
-        h->topic_id[i] = (uint8_t)(0xA0 + i);
-    cr_assert_eq(io_ring_init(&h->ring, 256, 4096), 0);
-    cr_assert_eq(st_store_open(&h->store, &h->ring, 0), 0);
-}
-
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(path);
-}
-
-static void h_fini(harness_t *h)
-{
-    st_store_close(h->store);
-    io_ring_destroy(&h->ring);
-    nftw(h->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void h_until(harness_t *h, const int *counter, int target)
-{
-    for (int i = 0; i < 1000000 && *counter < target; i++) {
-        int rc = io_ring_run_once(&h->ring, 1000 * 1000);
-        cr_assert(rc >= 0 || rc == -EINTR);
-        st_store_end_turn(h->store);
-    }
-    cr_assert_geq(*counter, target);
-}
-
-static st_log_t *h_open(harness_t *h, const st_log_config_t *cfg, bool recover)
-{
-    st_log_config_t def;
-    st_log_config_default(&def);
-    st_log_t *l = NULL;
-    int rc = st_log_open(h->store, h->dir, h->topic_id, cfg ? cfg : &def, recover, &l);
-    cr_assert_eq(rc, 0, "st_log_open: %d", rc);
-    return l;
-}
-
-typedef struct acks {
-    int count;
-    int errors;
-} acks_t;
-
-static void on_ack(void *ctx, int err, int64_t base_offset)
-{
-    (void)base_offset;
-    acks_t *a = ctx;
-    a->count++;
-    if (err)
-        a->errors++;
-}
 
 /* Appends n batches of `records` x value_bytes and waits; returns their sizes. */
-static void append_n(harness_t *h, st_log_t *l, int n, int records, uint32_t value_bytes,
-                     uint32_t *lens)
+static void append_batches(harness_t *h, st_log_t *l, int n, int records, uint32_t value_bytes,
+                           uint32_t *lens)
 {
     acks_t a = {0};
     uint8_t **bufs = calloc((size_t)n, sizeof(*bufs));
@@ -167,12 +31,6 @@ static void append_n(harness_t *h, st_log_t *l, int n, int records, uint32_t val
 static void seg_path(const harness_t *h, int64_t base, const char *suffix, char *buf, size_t size)
 {
     snprintf(buf, size, "%s/%020lld%s", h->dir, (long long)base, suffix);
-}
-
-static off_t file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? st.st_size : -1;
 }
 
 /* Reads every offset below the HWM and checks it lands on its batch. */
@@ -199,7 +57,7 @@ Test(storage_recover, truncates_a_torn_tail_and_continues_from_there)
         h_init(&h);
         st_log_t *l = h_open(&h, NULL, false);
         uint32_t lens[10];
-        append_n(&h, l, 10, 2, 300, lens);
+        append_batches(&h, l, 10, 2, 300, lens);
         st_log_close(l);
         char path[256];
         seg_path(&h, 0, ".log", path, sizeof(path));
@@ -213,7 +71,7 @@ Test(storage_recover, truncates_a_torn_tail_and_continues_from_there)
         cr_assert_eq(st_log_high_watermark(l), 14);
         cr_assert_eq(file_size(path), keep, "truncated at the last whole batch");
         check_reads(l, 2);
-        append_n(&h, l, 1, 2, 10, NULL);
+        append_batches(&h, l, 1, 2, 10, NULL);
         cr_assert_eq(st_log_end_offset(l), 16);
         st_log_close(l);
         l = h_open(&h, NULL, true);
@@ -234,7 +92,7 @@ Test(storage_recover, truncates_at_a_flipped_byte_and_deletes_later_segments)
     c.index_interval_bytes = 256;
     st_log_t *l = h_open(&h, &c, false);
     uint32_t lens[20];
-    append_n(&h, l, 20, 2, 450, lens); /* 4 batches (8 offsets) per segment */
+    append_batches(&h, l, 20, 2, 450, lens); /* 4 batches (8 offsets) per segment */
     cr_assert_eq(st_log_segment_count(l), 5);
     st_log_close(l);
 
@@ -272,7 +130,7 @@ Test(storage_recover, truncates_at_a_flipped_byte_and_deletes_later_segments)
     cr_assert_eq(s.len, 0);
     cr_assert_eq(st_log_read(l, 13, 100, &s), SL_ERR_RANGE);
     /* Appends continue in the truncated segment. */
-    append_n(&h, l, 3, 2, 100, NULL);
+    append_batches(&h, l, 3, 2, 100, NULL);
     cr_assert_eq(st_log_end_offset(l), 18);
     check_reads(l, 2);
     st_log_close(l);
@@ -288,7 +146,7 @@ Test(storage_recover, truncates_where_offsets_go_backwards_even_with_valid_crcs)
     h_init(&h);
     st_log_t *l = h_open(&h, NULL, false);
     uint32_t lens[4];
-    append_n(&h, l, 4, 1, 100, lens);
+    append_batches(&h, l, 4, 1, 100, lens);
     st_log_close(l);
     /* Append a copy of batch 0 (offset 0, valid CRC) to the end of the segment. */
     char path[256];
@@ -315,7 +173,7 @@ Test(storage_recover, truncates_a_segment_whose_first_header_is_garbage)
     st_log_config_default(&c);
     c.segment_bytes = 2048;
     st_log_t *l = h_open(&h, &c, false);
-    append_n(&h, l, 12, 1, 400, NULL); /* 470 B: 4 per segment: 0, 4, 8 */
+    append_batches(&h, l, 12, 1, 400, NULL); /* 470 B: 4 per segment: 0, 4, 8 */
     cr_assert_eq(st_log_segment_count(l), 3);
     st_log_close(l);
     char path[256];
@@ -330,7 +188,7 @@ Test(storage_recover, truncates_a_segment_whose_first_header_is_garbage)
     cr_assert_eq(file_size(path), 0);
     cr_assert_eq(st_log_end_offset(l), 4);
     check_reads(l, 1);
-    append_n(&h, l, 2, 1, 10, NULL);
+    append_batches(&h, l, 2, 1, 10, NULL);
     cr_assert_eq(st_log_end_offset(l), 6);
     st_log_close(l);
     h_fini(&h);
@@ -345,7 +203,7 @@ Test(storage_recover, rebuilds_deleted_index_files_on_a_trusted_open)
     c.segment_bytes = 8192;
     c.index_interval_bytes = 300;
     st_log_t *l = h_open(&h, &c, false);
-    append_n(&h, l, 40, 2, 200, NULL);
+    append_batches(&h, l, 40, 2, 200, NULL);
     uint32_t segs = st_log_segment_count(l);
     cr_assert_geq(segs, 3);
     int64_t active = st_log_segment_base_offset(l, segs - 1);
@@ -385,7 +243,7 @@ Test(storage_recover, rebuilds_implausible_index_files)
     c.segment_bytes = 8192;
     c.index_interval_bytes = 300;
     st_log_t *l = h_open(&h, &c, false);
-    append_n(&h, l, 40, 2, 200, NULL);
+    append_batches(&h, l, 40, 2, 200, NULL);
     uint32_t segs = st_log_segment_count(l);
     int64_t active = st_log_segment_base_offset(l, segs - 1);
     st_log_close(l);
@@ -426,7 +284,7 @@ Test(storage_recover, rebuilds_an_active_index_whose_last_entry_names_no_batch)
     st_log_config_default(&c);
     c.index_interval_bytes = 300;
     st_log_t *l = h_open(&h, &c, false);
-    append_n(&h, l, 20, 2, 200, NULL);
+    append_batches(&h, l, 20, 2, 200, NULL);
     st_log_close(l);
     char p[256];
     seg_path(&h, 0, ".index", p, sizeof(p));
@@ -442,7 +300,7 @@ Test(storage_recover, rebuilds_an_active_index_whose_last_entry_names_no_batch)
     l = h_open(&h, &c, false);
     cr_assert_eq(st_log_end_offset(l), 40);
     check_reads(l, 2);
-    append_n(&h, l, 10, 2, 200, NULL);
+    append_batches(&h, l, 10, 2, 200, NULL);
     check_reads(l, 2);
     st_log_close(l);
     h_fini(&h);
@@ -453,7 +311,7 @@ Test(storage_recover, deletes_leftover_temporary_and_orphaned_files)
     harness_t h;
     h_init(&h);
     st_log_t *l = h_open(&h, NULL, false);
-    append_n(&h, l, 3, 1, 10, NULL);
+    append_batches(&h, l, 3, 1, 10, NULL);
     st_log_close(l);
     static const char *const junk[] = {
         "00000000000000000099.index", "00000000000000000099.timeindex",
@@ -690,7 +548,7 @@ Test(storage_recover, random_damage_never_crashes_open_read_or_append, .timeout 
     c.segment_bytes = 3000;
     c.index_interval_bytes = 200;
     st_log_t *l = h_open(&h, &c, false);
-    append_n(&h, l, 24, 3, 150, NULL);
+    append_batches(&h, l, 24, 3, 150, NULL);
     st_log_close(l);
     saved_file_t files[32];
     int nfiles = save_dir(h.dir, files, 32);
@@ -760,7 +618,7 @@ Test(storage_recover, random_damage_never_crashes_open_read_or_append, .timeout 
         int64_t o, t;
         rc = st_log_offset_for_timestamp(lg, 5000 + (int64_t)(rng_next(&rng) % 80), &o, &t);
         cr_assert(rc == 0 || rc == SL_ERR_CORRUPT);
-        append_n(&h, lg, 1, 2, 20, NULL);
+        append_batches(&h, lg, 1, 2, 20, NULL);
         st_log_close(lg);
     }
     printf("random damage: 300 opens, %d with truncated logs, %d reads found corrupt headers "
